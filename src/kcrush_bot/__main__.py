@@ -1,0 +1,5 @@
+"""`python -m kcrush_bot` runs the command line."""
+
+from kcrush_bot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Category names as fans type them: slugs, display names, aliases and parent/child paths."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from kcrush_bot.core.models import Category
+
+_FOLD = re.compile(r"[\s_]+")
+
+
+def fold(name: str) -> str:
+    """``"K-Pop Interviews"``, ``"#k_pop_interviews"`` → ``"k-pop-interviews"``."""
+    return _FOLD.sub("-", name.strip().lstrip("#").lower()).strip("-/")
+
+
+class CategoryIndex:
+    """Resolves what a fan typed to a category slug, and suggests close names when it can't."""
+
+    def __init__(self, categories: Iterable[Category]) -> None:
+        self.by_slug: dict[str, Category] = {}
+        self._names: dict[str, str] = {}
+        for cat in categories:
+            self.by_slug[cat.slug] = cat
+        for cat in self.by_slug.values():
+            keys = [cat.slug, cat.name, *cat.aliases]
+            if cat.parent:
+                keys.append(f"{cat.parent}/{cat.slug}")
+            for key in keys:
+                self._names.setdefault(fold(key), cat.slug)
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self.by_slug
+
+    def __len__(self) -> int:
+        return len(self.by_slug)
+
+    def resolve(self, name: str) -> str | None:
+        return self._names.get(fold(name))
+
+    def name_of(self, slug: str) -> str:
+        cat = self.by_slug.get(slug)
+        return cat.name if cat else slug
+
+    def names(self) -> dict[str, str]:
+        return {slug: cat.name for slug, cat in self.by_slug.items()}
+
+    def suggest(self, name: str, limit: int = 3) -> list[str]:
+        """Slugs whose slug, name or alias is close to ``name``."""
+        folded = fold(name)[:64]
+        close = difflib.get_close_matches(folded, list(self._names), n=limit * 3, cutoff=0.5)
+        prefixed = [key for key in self._names if folded and key.startswith(folded[:3])]
+        slugs: list[str] = []
+        for key in [*close, *prefixed]:
+            slug = self._names[key]
+            if slug not in slugs:
+                slugs.append(slug)
+        return slugs[:limit]
+
+    def complete(self, prefix: str, limit: int = 25) -> list[Category]:
+        """Categories whose slug or name starts with (or contains) ``prefix``: autocomplete."""
+        folded = fold(prefix)
+        ranked = sorted(
+            self.by_slug.values(),
+            key=lambda c: (
+                not (c.slug.startswith(folded) or fold(c.name).startswith(folded)),
+                c.slug,
+            ),
+        )
+        return [c for c in ranked if not folded or folded in c.slug or folded in fold(c.name)][
+            :limit
+        ]

@@ -1,0 +1,130 @@
+"""Moderators' announcements: ``announce <text> [#category]``, previewed, then confirmed.
+
+The draft is stored first; the confirm button carries only its id. Confirming checks the
+caller's rights again (button data can be forged) and moves the draft to ``confirmed`` exactly
+once; the publisher then delivers it through the outbox. Both steps are audit-logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kcrush_bot.core.categories import CategoryIndex
+from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
+from kcrush_bot.core.commands.service import CommandService
+from kcrush_bot.core.errors import BadInput, NotFound
+from kcrush_bot.core.models import ChatRef, Subscription
+from kcrush_bot.core.permissions import Access, Caller
+from kcrush_bot.core.replies import Button, Confirm, Reply, Text
+
+MAX_ANNOUNCEMENT_CHARS = 1500
+
+
+def ancestors(index: CategoryIndex, slug: str) -> set[str]:
+    """``slug`` and every category above it (a chat subscribed to a parent gets its children)."""
+    seen: set[str] = set()
+    current: str | None = slug
+    while current and current not in seen:
+        seen.add(current)
+        cat = index.by_slug.get(current)
+        current = cat.parent if cat else None
+    return seen
+
+
+def audience(
+    subscriptions: Iterable[Subscription], category: str | None, index: CategoryIndex
+) -> list[ChatRef]:
+    """The chats an announcement reaches: every actively subscribed chat, or a category's."""
+    wanted = ancestors(index, category) if category else None
+    chats = {s.chat for s in subscriptions if s.active and (wanted is None or s.category in wanted)}
+    return sorted(chats)
+
+
+async def draft(
+    service: CommandService, text: str, category: str | None, *, actor: str
+) -> list[Reply]:
+    if not text:
+        raise BadInput("Write the announcement after the command: /announce <text> [#category].")
+    if len(text) > MAX_ANNOUNCEMENT_CHARS:
+        raise BadInput(
+            f"An announcement holds at most {MAX_ANNOUNCEMENT_CHARS} characters "
+            f"(this one has {len(text)})."
+        )
+    index = await service.categories()
+    chats = audience(await service.store.subscriptions(), category, index)
+    announcement_id = await service.store.create_announcement(text, category, actor)
+    await service.store.audit(
+        actor, "announce draft", detail={"id": announcement_id, "category": category}
+    )
+    where = f" subscribed to {index.name_of(category)}" if category else ""
+    return [
+        Confirm(
+            prompt=f"Send this announcement to {len(chats)} chat{'s' if len(chats) != 1 else ''}"
+            f"{where}?",
+            preview=Text(text, title="Announcement"),
+            confirm=Button("Send", f"announce:confirm:{announcement_id}"),
+            cancel=Button("Cancel", f"announce:cancel:{announcement_id}"),
+        )
+    ]
+
+
+async def announce(call: Invocation) -> list[Reply]:
+    words = call.text.split()
+    category = None
+    # A trailing #category names the audience; an unknown #tag stays part of the text.
+    if words and words[-1].startswith("#") and len(words[-1]) > 1:
+        index = await call.service.categories()
+        category = index.resolve(words[-1])
+        if category is not None:
+            words.pop()
+    text = call.text if category is None else call.text[: call.text.rfind("#")].rstrip()
+    return await draft(call.service, text, category, actor=call.caller.actor)
+
+
+async def decide(
+    service: CommandService, caller: Caller, announcement_id: int, *, confirm: bool
+) -> list[Reply]:
+    service.check_access(caller, Access.MODERATOR)
+    found = await service.store.announcement(announcement_id)
+    if found is None:
+        raise NotFound("That announcement no longer exists.")
+    status = "confirmed" if confirm else "cancelled"
+    if not await service.store.set_announcement_status(announcement_id, status):
+        return [
+            Text(f"Announcement #{announcement_id} was already {found.status}.", ephemeral=True)
+        ]
+    await service.store.audit(caller.actor, f"announce {status}", detail={"id": announcement_id})
+    if not confirm:
+        return [
+            Text(f"Announcement #{announcement_id} cancelled; nothing was sent.", ephemeral=True)
+        ]
+    service.wake_delivery()
+    chats = audience(
+        await service.store.subscriptions(), found.category, await service.categories()
+    )
+    return [
+        Text(
+            f"Announcement #{announcement_id} confirmed: on its way to {len(chats)} "
+            f"chat{'s' if len(chats) != 1 else ''}.",
+            ephemeral=True,
+        )
+    ]
+
+
+COMMANDS = (
+    Command(
+        name="announce",
+        summary="Moderators: send an announcement to every subscribed chat",
+        usage="/announce <text> [#category]",
+        help="Previews the announcement and asks for confirmation; once confirmed it goes to "
+        "every subscribed chat, or only to chats subscribed to the #category you end it with. "
+        "Moderators only; every announcement is logged.",
+        handler=announce,
+        access=Access.MODERATOR,
+        args=(
+            Arg("text", "The announcement", ArgKind.TEXT, required=True),
+            Arg("category", "Only chats subscribed to this category", ArgKind.CATEGORY, prefix="#"),
+        ),
+        examples=("/announce Our interview with KNK goes live tonight! #interviews",),
+    ),
+)

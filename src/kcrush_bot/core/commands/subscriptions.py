@@ -1,0 +1,158 @@
+"""What a chat receives: ``subscribe``, ``unsubscribe`` and ``subscriptions``."""
+
+from __future__ import annotations
+
+from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
+from kcrush_bot.core.commands.service import CommandService
+from kcrush_bot.core.errors import BadInput
+from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
+from kcrush_bot.core.permissions import Access, Caller
+from kcrush_bot.core.replies import Reply, Text
+
+MODES = {m.value: m for m in Mode}
+MAX_CATEGORIES = 10
+
+
+def _describe_mode(mode: Mode) -> str:
+    return {
+        Mode.INSTANT: "each new post as it is published",
+        Mode.DAILY: "in a daily digest",
+        Mode.WEEKLY: "in a weekly digest",
+    }[mode]
+
+
+async def subscribe_chat(
+    service: CommandService,
+    chat: ChatRef,
+    words: list[str],
+    *,
+    actor: str,
+    caller: Caller | None = None,
+) -> list[Reply]:
+    """Shared by the chat command, deep links and the operator's shell."""
+    mode = Mode.INSTANT
+    if words and words[-1].lower() in MODES:
+        mode = MODES[words.pop().lower()]
+    if len(words) > MAX_CATEGORIES:
+        raise BadInput(f"Subscribe to at most {MAX_CATEGORIES} categories at once.")
+    slugs: list[str] = []
+    for word in words or [service.config.default_category]:
+        slug = await service.resolve_category(word)
+        if slug not in slugs:
+            slugs.append(slug)
+    await service.store.subscribe(
+        chat,
+        slugs,
+        mode,
+        title=caller.chat_title if caller else None,
+        kind=caller.chat_kind if caller else None,
+    )
+    if mode is not Mode.INSTANT and not await service.store.digests(chat):
+        await service.store.set_digest(
+            DigestSchedule(
+                chat,
+                mode,
+                time=service.config.digest_time,
+                timezone=service.config.timezone,
+            )
+        )
+    await service.store.audit(
+        actor, "subscribe", chat=chat, detail={"categories": slugs, "mode": mode.value}
+    )
+    index = await service.categories()
+    names = ", ".join(index.name_of(s) for s in slugs)
+    extra = ""
+    if mode is not Mode.INSTANT:
+        digest = (await service.store.digests(chat))[0]
+        extra = f" The digest goes out at {digest.time} {digest.timezone}; /digest changes that."
+    return [Text(f"Subscribed to {names}: {_describe_mode(mode)}.{extra}", ephemeral=True)]
+
+
+async def subscribe(call: Invocation) -> list[Reply]:
+    return await subscribe_chat(
+        call.service, call.caller.chat, call.words, actor=call.caller.actor, caller=call.caller
+    )
+
+
+async def unsubscribe_chat(
+    service: CommandService, chat: ChatRef, words: list[str], *, actor: str
+) -> list[Reply]:
+    if not words or (len(words) == 1 and words[0].lower() == "all"):
+        removed = await service.store.unsubscribe(chat, None)
+        await service.store.audit(actor, "unsubscribe", chat=chat, detail="all")
+        if not removed:
+            return [Text("This chat had no subscriptions.", ephemeral=True)]
+        return [Text("Unsubscribed from everything. /subscribe brings posts back.", ephemeral=True)]
+    slugs = [await service.resolve_category(w) for w in words[:MAX_CATEGORIES]]
+    removed = await service.store.unsubscribe(chat, slugs)
+    await service.store.audit(actor, "unsubscribe", chat=chat, detail={"categories": slugs})
+    index = await service.categories()
+    names = ", ".join(index.name_of(s) for s in slugs)
+    if not removed:
+        return [Text(f"This chat was not subscribed to {names}.", ephemeral=True)]
+    return [Text(f"Unsubscribed from {names}.", ephemeral=True)]
+
+
+async def unsubscribe(call: Invocation) -> list[Reply]:
+    return await unsubscribe_chat(
+        call.service, call.caller.chat, call.words, actor=call.caller.actor
+    )
+
+
+async def describe_subscriptions(service: CommandService, chat: ChatRef) -> str:
+    subs = await service.store.subscriptions(chat)
+    if not subs:
+        return "This chat has no subscriptions. /subscribe starts with interviews."
+    index = await service.categories()
+    lines = ["This chat gets:"]
+    for sub in subs:
+        line = f"• {index.name_of(sub.category)}: {_describe_mode(sub.mode)}"
+        if sub.keywords:
+            line += f" (only posts mentioning {' '.join(sub.keywords)})"
+        if not sub.active:
+            line += f" — paused: {sub.inactive_reason or 'unreachable'}"
+        lines.append(line)
+    for digest in await service.store.digests(chat):
+        when = f"{digest.weekday.title()} " if digest.frequency is Mode.WEEKLY else ""
+        lines.append(f"Digest: {digest.frequency.value}, {when}{digest.time} {digest.timezone}.")
+    return "\n".join(lines)
+
+
+async def subscriptions(call: Invocation) -> list[Reply]:
+    return [Text(await describe_subscriptions(call.service, call.caller.chat))]
+
+
+COMMANDS = (
+    Command(
+        name="subscribe",
+        summary="Get new posts in this chat (interviews unless you name categories)",
+        usage="/subscribe [category…] [instant|daily|weekly]",
+        help="Subscribes this chat to new posts of the categories you name (interviews when you "
+        "name none), each as it is published, or collected in a daily or weekly digest. "
+        "Chat admins only, except in a private chat.",
+        handler=subscribe,
+        access=Access.CHAT_ADMIN,
+        args=(
+            Arg("categories", "Categories, separated by spaces", ArgKind.CATEGORY),
+            Arg("mode", "How posts arrive", ArgKind.CHOICE, choices=tuple(MODES)),
+        ),
+        examples=("/subscribe", "/subscribe kpop k-dramas daily"),
+    ),
+    Command(
+        name="unsubscribe",
+        summary="Stop some or all posts in this chat",
+        usage="/unsubscribe [category…|all]",
+        help="Removes this chat's subscriptions to the categories you name, or all of them.",
+        handler=unsubscribe,
+        access=Access.CHAT_ADMIN,
+        args=(Arg("categories", "Categories, or all", ArgKind.CATEGORY),),
+        examples=("/unsubscribe kpop", "/unsubscribe all"),
+    ),
+    Command(
+        name="subscriptions",
+        summary="What this chat is subscribed to",
+        usage="/subscriptions",
+        help="Lists this chat's subscriptions and its digest schedule.",
+        handler=subscriptions,
+    ),
+)

@@ -1,0 +1,86 @@
+"""Ports: what the core needs from the outside, as Protocols. Adapters and the store implement them.
+
+The core never imports aiosqlite or a platform SDK; it talks to these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from kcrush_bot.core.models import (
+    Announcement,
+    ArchiveStats,
+    Category,
+    CategoryCount,
+    ChatKind,
+    ChatRef,
+    DigestSchedule,
+    Mode,
+    Post,
+    SearchHit,
+    SourceHealth,
+    Subscription,
+)
+
+
+class PostStore(Protocol):
+    """The store as the commands see it (implemented by ``storage.Store``)."""
+
+    async def latest(self, limit: int = 5, category: str | None = None) -> list[Post]: ...
+
+    async def search(
+        self, query: str, *, limit: int = 10, offset: int = 0
+    ) -> tuple[list[SearchHit], int]: ...
+
+    async def categories(self) -> list[Category]: ...
+
+    async def category_counts(self) -> list[CategoryCount]: ...
+
+    async def subscribe(
+        self,
+        chat: ChatRef,
+        categories: Sequence[str],
+        mode: Mode,
+        *,
+        keywords: Sequence[str] = (),
+        title: str | None = None,
+        kind: ChatKind | None = None,
+    ) -> None: ...
+
+    async def unsubscribe(self, chat: ChatRef, categories: Sequence[str] | None) -> int: ...
+
+    async def subscriptions(self, chat: ChatRef | None = None) -> list[Subscription]: ...
+
+    async def set_digest(self, schedule: DigestSchedule) -> None: ...
+
+    async def clear_digest(self, chat: ChatRef) -> bool: ...
+
+    async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]: ...
+
+    async def posts_for_chat_since(
+        self, chat: ChatRef, since: datetime | None, *, limit: int = 200
+    ) -> list[Post]: ...
+
+    async def create_announcement(self, text: str, category: str | None, author: str) -> int: ...
+
+    async def announcement(self, announcement_id: int) -> Announcement | None: ...
+
+    async def set_announcement_status(
+        self, announcement_id: int, status: str, *, expect: str = "draft"
+    ) -> bool: ...
+
+    async def audit(
+        self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
+    ) -> None: ...
+
+    async def stats(self) -> ArchiveStats: ...
+
+    async def source_health(self) -> list[SourceHealth]: ...
+
+
+class Notifier(Protocol):
+    """Something to wake when work was enqueued (the delivery worker); optional."""
+
+    def wake(self) -> None: ...

@@ -1,0 +1,389 @@
+"""Settings: the TOML file and the environment, validated into one frozen object.
+
+Where the file comes from: ``--config``, else ``KCRUSH_CONFIG``, else ``config/kcrush-bot.toml``
+in the working directory, else the copy inside the package. The database: ``--db``, else
+``KCRUSH_DB``, else ``[bot] database``. Tokens come only from the environment
+(``KCRUSH_TELEGRAM_TOKEN``, ``KCRUSH_DISCORD_TOKEN``) and are never printed: their ``repr``
+is masked.
+
+A bad file gets one ``ConfigError`` naming the key (``sources[2].interval: …``), never a
+traceback. Unknown keys are errors too, since a typo would otherwise silently do nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kcrush_bot.core.errors import ConfigError
+from kcrush_bot.core.models import Category
+
+SOURCE_KINDS = ("wordpress", "feed", "listing", "file")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Secret(str):
+    """A token: a str for the SDKs, masked wherever it might be printed or logged."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like "90", "10m", "1.5h"."""
+    if isinstance(value, bool):
+        raise ValueError("expected seconds or a duration like '10m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: write seconds or e.g. '10m', '2h'")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str
+    kind: str
+    url: str
+    interval: float = 600.0
+    enabled: bool = True
+    categories: tuple[str, ...] = ()  # applied to every item (e.g. a category feed)
+    max_pages: int = 50  # how far --backfill pages
+
+    @property
+    def is_local(self) -> bool:
+        return not urlparse(self.url).scheme.startswith("http")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    database: str = "~/.local/share/kcrush-bot/kcrush-bot.db"
+    site_host: str = "www.kcrush.com"
+    default_category: str = "interviews"
+    timezone: str = "Asia/Seoul"
+    digest_time: str = "09:00"
+    sample_archive: bool = True
+    categories_file: str = "categories.toml"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+    min_remote_interval: float = 300.0
+    max_backoff: float = 6 * 3600.0
+    teaser_chars: int = 300
+    user_agent: str = "kcrush-bot/0.1 (+https://www.kcrush.com/)"
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    moderators: tuple[str, ...] = ()
+    admin_cache_seconds: float = 300.0
+    token: Secret = field(default_factory=Secret)
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    moderators: tuple[str, ...] = ()
+    moderator_roles: tuple[str, ...] = ()
+    webhooks: dict[str, str] = field(default_factory=dict)  # channel id -> webhook URL
+    token: Secret = field(default_factory=Secret)
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    telegram_per_second: float = 30.0
+    telegram_per_chat_seconds: float = 1.0
+    telegram_group_per_minute: float = 20.0
+    discord_per_second: float = 50.0
+    discord_per_channel_seconds: float = 1.0
+    max_attempts: int = 12
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    batch: int = 100
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    send_empty: bool = False
+    max_items: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot: BotSettings = field(default_factory=BotSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    sources: tuple[SourceSettings, ...] = ()
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    categories: tuple[Category, ...] = ()
+    config_path: str | None = None
+
+    @property
+    def database_path(self) -> str:
+        return os.path.expanduser(self.bot.database)
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check one value against a dataclass field's type; the error names the key."""
+    origin = typing.get_origin(hint)
+    if hint is float:  # every float setting is a positive amount: seconds or a rate
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if hint is str or hint is Secret:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        # Ids may be written as numbers or strings; keep them as strings.
+        if any(isinstance(v, bool) or not isinstance(v, str | int) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings or numbers")
+        return tuple(str(v) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{key}: expected a table of strings")
+        return {str(k): v for k, v in value.items()}
+    if origin in (types.UnionType, typing.Union):
+        return value
+    raise ConfigError(f"{key}: unsupported value {value!r}")
+
+
+def _section(cls: type[Any], data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name != "token"}
+    for key in data:
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"{prefix}.{key}: unknown setting (known: {known})")
+    values = {key: _coerce(f"{prefix}.{key}", value, hints[key]) for key, value in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required key is missing
+        missing = re.findall(r"'(\w+)'", str(exc))
+        raise ConfigError(f"{prefix}.{missing[0] if missing else '?'}: required") from None
+
+
+def _check_url(key: str, value: str, schemes: tuple[str, ...]) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ConfigError(f"{key}: {value!r} is not a {'/'.join(schemes)} URL")
+
+
+def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[SourceSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("sources: expected [[sources]] tables")
+    sources: list[SourceSettings] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        key = f"sources[{index}]"
+        src = _section(SourceSettings, item, key)
+        if src.kind not in SOURCE_KINDS:
+            raise ConfigError(f"{key}.kind: {src.kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        if src.name in seen:
+            raise ConfigError(f"{key}.name: {src.name!r} is used twice")
+        seen.add(src.name)
+        if src.is_local:
+            path = Path(os.path.expanduser(src.url))
+            src = dataclasses.replace(src, url=str(path if path.is_absolute() else base_dir / path))
+        else:
+            _check_url(f"{key}.url", src.url, ("http", "https"))
+            # A remote host is polled no more often than the operator allows; loopback is a
+            # test or a local mirror and may be polled as often as asked.
+            host = urlparse(src.url).hostname or ""
+            if src.interval < ingest.min_remote_interval and host not in (
+                "127.0.0.1",
+                "localhost",
+                "::1",
+            ):
+                raise ConfigError(
+                    f"{key}.interval: {src.interval:g}s is more often than "
+                    f"ingest.min_remote_interval ({ingest.min_remote_interval:g}s) allows"
+                )
+        sources.append(src)
+    return tuple(sources)
+
+
+def load_categories(path: Path) -> tuple[Category, ...]:
+    """The taxonomy file: ``[[category]]`` tables with slug, name, parent, aliases."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the categories file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    cats = []
+    slugs = set()
+    for index, item in enumerate(data.get("category", [])):
+        key = f"{path.name}: category[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("slug"), str):
+            raise ConfigError(f"{key}.slug: required")
+        unknown = set(item) - {"slug", "name", "parent", "aliases"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown setting")
+        aliases = item.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ConfigError(f"{key}.aliases: expected a list of strings")
+        cats.append(
+            Category(
+                slug=item["slug"],
+                name=str(item.get("name", item["slug"])),
+                parent=item.get("parent") or None,
+                aliases=tuple(aliases),
+            )
+        )
+        slugs.add(item["slug"])
+    for cat in cats:
+        if cat.parent and cat.parent not in slugs:
+            raise ConfigError(f"{path.name}: {cat.slug}.parent: {cat.parent!r} is not a category")
+    return tuple(cats)
+
+
+def packaged_file(name: str) -> Path:
+    return Path(str(resources.files("kcrush_bot").joinpath("data", name)))
+
+
+def find_config(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("KCRUSH_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config/kcrush-bot.toml")
+    if local.is_file():
+        return local
+    return packaged_file("kcrush-bot.toml")
+
+
+def load(config: str | None = None, *, db: str | None = None) -> Settings:
+    """Read the configuration file and the environment into validated settings."""
+    path = find_config(config)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return from_dict(data, base_dir=path.parent, db=db, config_path=str(path))
+
+
+def from_dict(
+    data: dict[str, Any],
+    *,
+    base_dir: Path | None = None,
+    db: str | None = None,
+    config_path: str | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    base_dir = base_dir or Path.cwd()
+    sections = {
+        "bot": BotSettings,
+        "ingest": IngestSettings,
+        "telegram": TelegramSettings,
+        "discord": DiscordSettings,
+        "delivery": DeliverySettings,
+        "digest": DigestSettings,
+    }
+    for key in data:
+        if key not in sections and key != "sources":
+            raise ConfigError(
+                f"{key}: unknown section (known: {', '.join([*sections, 'sources'])})"
+            )
+    built = {name: _section(cls, data.get(name, {}), name) for name, cls in sections.items()}
+    bot: BotSettings = built["bot"]
+    if not _HHMM.match(bot.digest_time):
+        raise ConfigError(f"bot.digest_time: {bot.digest_time!r} is not HH:MM")
+    try:
+        ZoneInfo(bot.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"bot.timezone: {bot.timezone!r} is not a time zone") from None
+    telegram: TelegramSettings = built["telegram"]
+    discord: DiscordSettings = built["discord"]
+    _check_url("telegram.base_url", telegram.base_url, ("http", "https"))
+    _check_url("discord.api_base", discord.api_base, ("http", "https"))
+    _check_url("discord.gateway_url", discord.gateway_url, ("ws", "wss"))
+    if telegram.mode not in ("polling", "webhook"):
+        raise ConfigError(f"telegram.mode: {telegram.mode!r} is not polling or webhook")
+    if telegram.mode == "webhook":
+        _check_url("telegram.webhook_url", telegram.webhook_url, ("https", "http"))
+    for channel, url in discord.webhooks.items():
+        _check_url(f"discord.webhooks.{channel}", url, ("http", "https"))
+    ingest: IngestSettings = built["ingest"]
+    if ingest.max_bytes < 1024:
+        raise ConfigError("ingest.max_bytes: must be at least 1024")
+
+    database = db or env.get("KCRUSH_DB") or bot.database
+    if database != ":memory:" and not Path(os.path.expanduser(database)).is_absolute():
+        database = (
+            str(Path.cwd() / database) if db or env.get("KCRUSH_DB") else str(base_dir / database)
+        )
+    bot = dataclasses.replace(bot, database=database)
+
+    categories_path = Path(os.path.expanduser(bot.categories_file))
+    if not categories_path.is_absolute():
+        categories_path = base_dir / categories_path
+    if not categories_path.is_file():
+        categories_path = packaged_file("categories.toml")
+
+    return Settings(
+        bot=bot,
+        ingest=ingest,
+        sources=_load_sources(data.get("sources", []), base_dir, ingest),
+        telegram=dataclasses.replace(
+            telegram, token=Secret(env.get("KCRUSH_TELEGRAM_TOKEN", "").strip())
+        ),
+        discord=dataclasses.replace(
+            discord, token=Secret(env.get("KCRUSH_DISCORD_TOKEN", "").strip())
+        ),
+        delivery=built["delivery"],
+        digest=built["digest"],
+        categories=load_categories(categories_path),
+        config_path=config_path,
+    )
