@@ -23,6 +23,7 @@ from kcrush_bot.core.models import (
     SourceHealth,
     Subscription,
 )
+from kcrush_bot.core.replies import Reply
 
 
 class PostStore(Protocol):
@@ -84,3 +85,22 @@ class Notifier(Protocol):
     """Something to wake when work was enqueued (the delivery worker); optional."""
 
     def wake(self) -> None: ...
+
+
+class Platform(Protocol):
+    """A chat platform's adapter as the core and the publisher see it.
+
+    ``async with platform:`` connects (and starts taking commands); leaving disconnects.
+    ``send`` delivers one neutral reply to a chat and returns the platform's message ids. It
+    raises only the core's delivery errors: ``RetryableDelivery`` (with ``retry_after`` when
+    the platform gave one), ``PermanentDelivery`` (blocked, kicked, deleted: never retry) or
+    ``ChatMoved`` (Telegram group → supergroup).
+    """
+
+    name: str
+
+    async def __aenter__(self) -> Platform: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def send(self, chat: ChatRef, reply: Reply) -> list[str]: ...
