@@ -24,10 +24,13 @@ class CategoryIndex:
         self._names: dict[str, str] = {}
         for cat in categories:
             self.by_slug[cat.slug] = cat
-        for cat in self.by_slug.values():
-            keys = [cat.slug, cat.name, *cat.aliases]
-            if cat.parent:
-                keys.append(f"{cat.parent}/{cat.slug}")
+        # Slugs win over names, names over aliases: "kpop" is the K-Pop category even if
+        # another category lists "kpop interviews" among its aliases.
+        cats = list(self.by_slug.values())
+        ranked = [(c, [c.slug, f"{c.parent}/{c.slug}" if c.parent else c.slug]) for c in cats]
+        ranked += [(c, [c.name]) for c in cats]
+        ranked += [(c, list(c.aliases)) for c in cats]
+        for cat, keys in ranked:
             for key in keys:
                 self._names.setdefault(fold(key), cat.slug)
 

@@ -98,6 +98,10 @@ _POST_COLUMNS = (
 )
 
 
+def _aliases(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
+
+
 def _post_from_row(row: Sequence[Any]) -> Post:
     return Post(
         id=row[0],
@@ -173,7 +177,7 @@ class Store:
                     "INSERT INTO categories (slug, name, parent, aliases) VALUES (?, ?, NULL, ?) "
                     "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, "
                     "aliases = excluded.aliases",
-                    (cat.slug, cat.name, " ".join(cat.aliases)),
+                    (cat.slug, cat.name, json.dumps(list(cat.aliases), ensure_ascii=False)),
                 )
             for cat in ordered:
                 if cat.parent:
@@ -210,7 +214,7 @@ class Store:
 
     async def categories(self) -> list[Category]:
         rows = await self._all("SELECT slug, name, parent, aliases FROM categories ORDER BY slug")
-        return [Category(r[0], r[1], r[2], tuple(r[3].split())) for r in rows]
+        return [Category(r[0], r[1], r[2], _aliases(r[3])) for r in rows]
 
     async def category_counts(self) -> list[CategoryCount]:
         """Every category with the number of posts in it or its descendants."""
@@ -228,7 +232,7 @@ class Store:
               FROM categories c ORDER BY c.slug
             """
         )
-        return [CategoryCount(Category(r[0], r[1], r[2], tuple(r[3].split())), r[4]) for r in rows]
+        return [CategoryCount(Category(r[0], r[1], r[2], _aliases(r[3])), r[4]) for r in rows]
 
     async def descendants(self, slug: str) -> list[str]:
         """``slug`` and every category below it."""
@@ -616,6 +620,14 @@ class Store:
                 "UPDATE subscriptions SET active = 0, inactive_reason = ? WHERE chat_key = ?",
                 (reason[:300], chat.key),
             )
+
+    async def inactive_chats(self) -> list[tuple[ChatRef, str]]:
+        """Chats the platforms said cannot be reached, with the reason recorded."""
+        rows = await self._all(
+            "SELECT platform, chat_id, thread_id, coalesce(inactive_reason, '') FROM chats "
+            "WHERE active = 0 ORDER BY key"
+        )
+        return [(ChatRef(r[0], r[1], r[2]), r[3]) for r in rows]
 
     async def move_chat(self, old: ChatRef, new: ChatRef) -> None:
         """Telegram moved a group to a supergroup: everything of the old id follows it."""

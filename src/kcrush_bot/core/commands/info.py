@@ -63,7 +63,7 @@ async def status(call: Invocation) -> list[Reply]:
     lines.append(
         f"Last poll: {_ago((now - stats.last_poll_at).total_seconds())}"
         if stats.last_poll_at
-        else "Last poll: never (the bundled sample archive is showing)"
+        else "Last poll: never"
     )
     if stats.outbox:
         lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())))

@@ -5,7 +5,7 @@ CREATE TABLE categories (
     slug        TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     parent      TEXT REFERENCES categories(slug) ON DELETE SET NULL,
-    aliases     TEXT NOT NULL DEFAULT '',          -- space-separated
+    aliases     TEXT NOT NULL DEFAULT '[]',        -- JSON list of names
     wp_id       INTEGER UNIQUE
 );
 

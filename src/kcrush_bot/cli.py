@@ -1,0 +1,548 @@
+"""The command line: ``kcrush-bot [--config PATH] [--db PATH] [-v] COMMAND`` (DESIGN.md §2).
+
+Every verb builds the app through ``app.build`` and uses the same core as the chats do. A
+``KcrushError`` is printed as one line (``error: …``) with exit status 2; nothing prints a
+traceback unless ``-vv`` asked for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from kcrush_bot import __version__, app, logs
+from kcrush_bot import settings as settings_mod
+from kcrush_bot.core.commands.announce import draft
+from kcrush_bot.core.commands.subscriptions import (
+    describe_subscriptions,
+    subscribe_chat,
+    unsubscribe_chat,
+)
+from kcrush_bot.core.digests import build_digest, digest_window_start
+from kcrush_bot.core.errors import BadInput, KcrushError, NotFound
+from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode, Post
+from kcrush_bot.core.render import console as console_render
+from kcrush_bot.core.replies import Cards, Confirm, ListItem, ListPage, Reply, TeaserCard, Text
+from kcrush_bot.settings import Settings
+
+log = logging.getLogger(__name__)
+OPERATOR = "operator"
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kcrush-bot",
+        description="Publishes KCrush America Magazine to Discord and Telegram.",
+    )
+    parser.add_argument("--version", action="version", version=f"kcrush-bot {__version__}")
+    parser.add_argument(
+        "--config",
+        help="configuration file (default: KCRUSH_CONFIG, then "
+        "config/kcrush-bot.toml, then the bundled one)",
+    )
+    parser.add_argument("--db", help="SQLite database (default: KCRUSH_DB, then [bot] database)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging: -v info, -vv debug"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start publishing: scheduler and every platform with a token")
+    p.add_argument("--console", action="store_true", help="also chat in this terminal")
+    sub.add_parser("console", help="chat with the bot in the terminal")
+
+    p = sub.add_parser("ingest", help="poll configured sources, or the URLs / paths given")
+    p.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="a configured source's name, a URL or a local file",
+    )
+    p.add_argument(
+        "--backfill",
+        action="store_true",
+        help="page back through listing pages or the REST API to fill the archive",
+    )
+
+    p = sub.add_parser("latest", help="the newest posts")
+    p.add_argument("-n", type=_positive, default=5, help="how many (default 5)")
+    p.add_argument("--category", metavar="SLUG")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("search", help="search the archive")
+    p.add_argument("query")
+    p.add_argument("-n", type=_positive, default=10, help="how many results (default 10)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("categories", help="the categories and their post counts")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("preview", help="the exact payloads the bot would send for posts")
+    p.add_argument(
+        "--platform",
+        choices=("telegram", "discord", "console"),
+        action="append",
+        help="only this platform (repeatable; default: all)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--url", help="a stored post's URL")
+    which.add_argument("--latest", type=_positive, metavar="N", help="the N newest posts")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("subscriptions", help="every chat and what it gets")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("subscribe", help="subscribe a chat (telegram:ID or discord:ID)")
+    p.add_argument("chat")
+    p.add_argument("categories", nargs="*", metavar="CATEGORY")
+    p.add_argument("--digest", choices=("daily", "weekly"))
+
+    p = sub.add_parser("unsubscribe", help="unsubscribe a chat from categories, or all")
+    p.add_argument("chat")
+    p.add_argument("categories", nargs="*", metavar="CATEGORY")
+
+    p = sub.add_parser("announce", help="send an announcement to every subscribed chat")
+    p.add_argument("text")
+    p.add_argument("--category", metavar="SLUG")
+    p.add_argument("--yes", action="store_true", help="send without asking")
+
+    p = sub.add_parser("digest", help="digest tools")
+    digest_sub = p.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
+    pp = digest_sub.add_parser("preview", help="what a chat's next digest would hold")
+    pp.add_argument("chat")
+
+    p = sub.add_parser("discord", help="Discord tools")
+    discord_sub = p.add_subparsers(dest="discord_command", required=True, metavar="ACTION")
+    pp = discord_sub.add_parser("sync", help="register the slash commands with Discord")
+    pp.add_argument("--guild", metavar="ID", help="register in one server only (instant)")
+
+    p = sub.add_parser("db", help="database tools")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply pending migrations")
+
+    p = sub.add_parser("stats", help="archive, sources, subscriptions and outbox figures")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _print_replies(replies: Sequence[Reply]) -> None:
+    for reply in replies:
+        print(console_render.render_reply(reply))
+        print()
+
+
+# -- verbs ---------------------------------------------------------------------------------------
+
+
+async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.sources.ingest import Ingestor
+
+    names = {s.name for s in settings.sources}
+    async with app.build(settings) as built, Ingestor(built.store, settings) as ingestor:
+        reports = []
+        if not args.sources:
+            if not settings.sources:
+                raise BadInput("no sources are configured: give a URL or a file to ingest")
+            reports = await ingestor.poll_all(backfill=args.backfill, progress=sys.stderr.isatty())
+        for target in args.sources:
+            if target in names:
+                reports += await ingestor.poll_all(
+                    [target], backfill=args.backfill, progress=sys.stderr.isatty()
+                )
+            else:
+                reports.append(
+                    await ingestor.ingest_target(
+                        target, backfill=args.backfill, progress=sys.stderr.isatty()
+                    )
+                )
+        for report in reports:
+            print(report.line())
+        return 1 if reports and all(r.error for r in reports) else 0
+
+
+async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
+    async with app.build(settings) as built:
+        slug = await built.service.resolve_category(args.category) if args.category else None
+        posts = await built.store.latest(args.n, slug)
+        if args.json:
+            _print_json([p.to_json() for p in posts])
+        elif not posts:
+            print("No posts yet.")
+        else:
+            names = (await built.service.categories()).names()
+            _print_replies([Cards(tuple(TeaserCard.from_post(p, names) for p in posts))])
+    return 0
+
+
+async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    async with app.build(settings) as built:
+        hits, total = await built.store.search(args.query, limit=args.n)
+        if args.json:
+            _print_json([h.to_json() for h in hits])
+        elif not hits:
+            print(f"Nothing found for {args.query!r}.")
+        else:
+            items = tuple(ListItem(h.post.title, h.post.url, h.snippet) for h in hits)
+            _print_replies(
+                [
+                    ListPage(
+                        f"Search: {args.query}",
+                        items,
+                        total=total,
+                        footer=f"{len(hits)} of {total} result(s)",
+                    )
+                ]
+            )
+    return 0
+
+
+async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
+    async with app.build(settings) as built:
+        counts = await built.store.category_counts()
+        if args.json:
+            _print_json(
+                [
+                    {
+                        "slug": c.category.slug,
+                        "name": c.category.name,
+                        "parent": c.category.parent,
+                        "posts": c.posts,
+                    }
+                    for c in counts
+                ]
+            )
+        else:
+            for c in counts:
+                indent = "  " if c.category.parent else ""
+                print(f"{indent}{c.category.slug:<28} {c.posts:>6}  {c.category.name}")
+    return 0
+
+
+def payloads_for(reply: Reply, platforms: Sequence[str]) -> list[dict[str, Any]]:
+    """What goes over the wire for ``reply`` on each platform (DESIGN.md §2, ``preview --json``)."""
+    from kcrush_bot.core.render import discord as discord_render
+    from kcrush_bot.core.render import telegram as telegram_render
+
+    out: list[dict[str, Any]] = []
+    for platform in platforms:
+        if platform == "telegram":
+            for call in telegram_render.render_reply(reply):
+                out.append({"platform": "telegram", "method": call.method, "payload": call.params})
+        elif platform == "discord":
+            for message in discord_render.render_reply(reply):
+                out.append(
+                    {
+                        "platform": "discord",
+                        "method": "POST /channels/{channel.id}/messages",
+                        "payload": message,
+                    }
+                )
+        else:
+            out.append(
+                {
+                    "platform": "console",
+                    "method": "print",
+                    "payload": console_render.render_reply(reply),
+                }
+            )
+    return out
+
+
+async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
+    platforms = args.platform or ["telegram", "discord", "console"]
+    async with app.build(settings) as built:
+        posts: list[Post]
+        if args.url:
+            from kcrush_bot.sources.normalise import canonical_url
+
+            url = canonical_url(args.url, settings.bot.site_host) or args.url
+            post = await built.store.post_by_url(url)
+            if post is None:
+                raise NotFound(f"no stored post has the URL {args.url}")
+            posts = [post]
+        else:
+            posts = await built.store.latest(args.latest or 1)
+        names = (await built.service.categories()).names()
+        payloads: list[dict[str, Any]] = []
+        for post in posts:
+            card = TeaserCard.from_post(post, names)
+            payloads += payloads_for(Cards((card,)), platforms)
+    if args.json:
+        _print_json(payloads)
+    else:
+        for item in payloads:
+            print(f"── {item['platform']} · {item['method']} ──")
+            payload = item["payload"]
+            print(
+                payload
+                if isinstance(payload, str)
+                else json.dumps(payload, ensure_ascii=False, indent=2)
+            )
+    return 0
+
+
+async def cmd_subscriptions(settings: Settings, args: argparse.Namespace) -> int:
+    async with app.build(settings) as built:
+        subs = await built.store.subscriptions()
+        if args.json:
+            _print_json(
+                [
+                    {
+                        "chat": s.chat.key,
+                        "category": s.category,
+                        "mode": s.mode.value,
+                        "keywords": list(s.keywords),
+                        "active": s.active,
+                        "inactive_reason": s.inactive_reason,
+                    }
+                    for s in subs
+                ]
+            )
+            return 0
+        if not subs:
+            print("No chat is subscribed yet.")
+        for chat in sorted({s.chat for s in subs}):
+            print(chat.key)
+            print("  " + (await describe_subscriptions(built.service, chat)).replace("\n", "\n  "))
+    return 0
+
+
+async def cmd_subscribe(settings: Settings, args: argparse.Namespace) -> int:
+    chat = ChatRef.parse(args.chat)
+    words = list(args.categories) + ([args.digest] if args.digest else [])
+    async with app.build(settings) as built:
+        _print_replies(await subscribe_chat(built.service, chat, words, actor=OPERATOR))
+    return 0
+
+
+async def cmd_unsubscribe(settings: Settings, args: argparse.Namespace) -> int:
+    chat = ChatRef.parse(args.chat)
+    async with app.build(settings) as built:
+        _print_replies(
+            await unsubscribe_chat(built.service, chat, list(args.categories), actor=OPERATOR)
+        )
+    return 0
+
+
+async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.core.commands.announce import decide
+    from kcrush_bot.platforms.console import console_caller
+
+    async with app.build(settings) as built:
+        slug = await built.service.resolve_category(args.category) if args.category else None
+        replies = await draft(built.service, args.text.strip(), slug, actor=OPERATOR)
+        confirm = replies[0]
+        assert isinstance(confirm, Confirm)
+        _print_replies([confirm.preview, Text(confirm.prompt)])
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("Not sent: pass --yes to send without asking.")
+                await decide(built.service, console_caller(), _action_id(confirm), confirm=False)
+                return 1
+            answer = await asyncio.to_thread(input, "Send it? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                await decide(built.service, console_caller(), _action_id(confirm), confirm=False)
+                print("Cancelled.")
+                return 1
+        _print_replies(
+            await decide(built.service, console_caller(), _action_id(confirm), confirm=True)
+        )
+    return 0
+
+
+def _action_id(confirm: Confirm) -> int:
+    return int(confirm.confirm.action.rsplit(":", 1)[1])
+
+
+async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> int:
+    chat = ChatRef.parse(args.chat)
+    async with app.build(settings) as built:
+        schedules = await built.store.digests(chat)
+        schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
+        since = digest_window_start(schedule, built.service.clock())
+        posts = await built.store.posts_for_chat_since(chat, since)
+        names = (await built.service.categories()).names()
+        replies = build_digest(
+            posts,
+            frequency=schedule.frequency,
+            category_names=names,
+            max_items=settings.digest.max_items,
+            send_empty=True,
+        )
+        _print_replies(replies)
+    return 0
+
+
+async def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.discord.token:
+        raise BadInput("set KCRUSH_DISCORD_TOKEN to sync the slash commands")
+    from kcrush_bot.platforms.discord import sync_commands
+
+    async with app.build(settings) as built:
+        count = await sync_commands(settings.discord, built.service, args.guild)
+    where = f"server {args.guild}" if args.guild else "every server (global; may take an hour)"
+    print(f"Registered {count} slash commands for {where}.")
+    return 0
+
+
+async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.storage import Store, migrate
+
+    async with Store.open(settings.database_path, upgrade=False) as store:
+        before = await store.schema_version()
+        applied = await migrate.upgrade(store.db)
+        after = await store.schema_version()
+    if applied:
+        print(
+            f"Upgraded {settings.database_path} from version {before} to {after}: "
+            + ", ".join(applied)
+        )
+    else:
+        print(f"{settings.database_path} is up to date (version {after}).")
+    return 0
+
+
+async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    async with app.build(settings) as built:
+        stats = await built.store.stats()
+        health = await built.store.source_health()
+        inactive = await built.store.inactive_chats()
+        digests = await built.store.digests()
+    data = {
+        "version": __version__,
+        "database": settings.database_path,
+        "posts": stats.posts,
+        "categories": stats.categories,
+        "chats": stats.chats,
+        "subscriptions": stats.subscriptions,
+        "active_subscriptions": stats.active_subscriptions,
+        "newest_post_at": stats.newest_post_at.isoformat() if stats.newest_post_at else None,
+        "last_poll_at": stats.last_poll_at.isoformat() if stats.last_poll_at else None,
+        "outbox": stats.outbox,
+        "deactivated_chats": [{"chat": c.key, "reason": r} for c, r in inactive],
+        "digests": [
+            {
+                "chat": d.chat.key,
+                "frequency": d.frequency.value,
+                "time": d.time,
+                "timezone": d.timezone,
+                "weekday": d.weekday,
+                "last_sent_at": d.last_sent_at.isoformat() if d.last_sent_at else None,
+            }
+            for d in digests
+        ],
+        "sources": [
+            {
+                "name": h.name,
+                "kind": h.kind,
+                "url": h.url,
+                "state": h.state,
+                "failures": h.failures,
+                "last_error": h.last_error,
+                "last_polled_at": h.last_polled_at.isoformat() if h.last_polled_at else None,
+                "next_poll_at": h.next_poll_at.isoformat() if h.next_poll_at else None,
+            }
+            for h in health
+        ],
+    }
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"kcrush-bot {__version__} · {settings.database_path}")
+    print(
+        f"posts {stats.posts} · categories {stats.categories} · chats {stats.chats} · "
+        f"subscriptions {stats.active_subscriptions}/{stats.subscriptions} active"
+    )
+    print(
+        f"newest post {data['newest_post_at'] or '-'} · last poll {data['last_poll_at'] or 'never'}"
+    )
+    print("outbox " + (", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())) or "empty"))
+    for item in data["deactivated_chats"]:
+        print(f"deactivated {item['chat']}: {item['reason']}")
+    for d in data["digests"]:
+        print(f"digest {d['chat']}: {d['frequency']} {d['time']} {d['timezone']}")
+    for h in data["sources"]:
+        print(
+            f"source {h['name']} ({h['kind']}): {h['state']}"
+            + (f", {h['failures']} failures: {h['last_error']}" if h["failures"] else "")
+        )
+    return 0
+
+
+async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.platforms.console import ConsolePlatform
+
+    async with app.build(settings) as built:
+        console = ConsolePlatform(built.service)
+        await console.repl()
+    return 0
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    await app.run(settings, console=args.console)
+    return 0
+
+
+VERBS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "run": cmd_run,
+    "console": cmd_console,
+    "ingest": cmd_ingest,
+    "latest": cmd_latest,
+    "search": cmd_search,
+    "categories": cmd_categories,
+    "preview": cmd_preview,
+    "subscriptions": cmd_subscriptions,
+    "subscribe": cmd_subscribe,
+    "unsubscribe": cmd_unsubscribe,
+    "announce": cmd_announce,
+    "digest": cmd_digest_preview,
+    "discord": cmd_discord_sync,
+    "db": cmd_db_upgrade,
+    "stats": cmd_stats,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_mod.load(args.config, db=args.db)
+    except KcrushError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(
+        args.verbose,
+        [settings.telegram.token, settings.discord.token, *settings.discord.webhooks.values()],
+    )
+    try:
+        return asyncio.run(VERBS[args.command](settings, args))
+    except KcrushError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        log.debug("unexpected failure", exc_info=True)
+        print(
+            f"error: unexpected {type(exc).__name__}: {logs.RedactSecrets([settings.telegram.token, settings.discord.token]).redact(str(exc))[:300]}"
+            " (run with -vv for details)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,1 @@
+"""Platform adapters: translate neutral replies to platform calls and platform updates to commands."""
