@@ -1,0 +1,165 @@
+"""RSS 2.0 and Atom feeds (WordPress's ``/feed/`` and ``/category/<slug>/feed/``) via feedparser.
+
+What counts as a bad feed, decided here once:
+
+- An HTML page, JSON, an empty body, or XML that is no feed: an error naming what it was.
+- A DOCTYPE declaring entities: refused before parsing (see ``sniff.refuse_entity_declarations``).
+- Malformed XML (feedparser's "bozo" flag with a SAX error): an error, even when feedparser's
+  loose fallback still found entries. A truncated or broken document is exactly where the loose
+  parser yields half the items or items with swallowed markup, and storing those would be the
+  "half-way" store the design forbids. The error names the line so the operator can look.
+- An encoding mismatch (``CharacterEncodingOverride``: the declared encoding cannot decode the
+  bytes, so feedparser fell back to another one) is the one bozo accepted, with a warning, when
+  the fallback is trustworthy: the bytes are valid UTF-8 after all, or they read as a
+  single-byte Western text (isolated accented letters and smart quotes). When the non-ASCII
+  bytes come in runs, as EUC-KR, Shift-JIS or GBK text does, a windows-1252 reading would store
+  gibberish for every Korean name, so the feed is refused instead.
+
+``sanitize_html`` and ``resolve_relative_uris`` are off: the HTML is reduced to text by
+``clean`` (scripts dropped, nothing rendered) and links are resolved by ``canonical_url``, so
+feedparser's slow sanitiser pass would be wasted work.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from kcrush_bot.core.errors import SourceError
+from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, safe_image_url
+from kcrush_bot.sources.sniff import refuse_entity_declarations, sniff_kind
+
+log = logging.getLogger(__name__)
+
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_UTF8_NAMES = ("utf-8", "utf8", "utf_8")
+
+
+def _struct_to_datetime(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _multibyte_share(data: bytes) -> float:
+    """Share of non-ASCII bytes that sit next to another non-ASCII byte."""
+    total = paired = 0
+    for run in _HIGH_RUN.findall(data):
+        total += len(run)
+        if len(run) > 1:
+            paired += len(run)
+    return paired / total if total else 0.0
+
+
+def _check_encoding_override(data: bytes, result: Any, exc: Exception) -> str:
+    """Accept a benign encoding mismatch (returning the warning) or raise ``SourceError``."""
+    used = (result.get("encoding") or "").lower()
+    try:
+        data.decode("utf-8")
+        valid_utf8 = True
+    except UnicodeDecodeError:
+        valid_utf8 = False
+    if used in _UTF8_NAMES or valid_utf8:
+        return f"{exc}; the bytes are valid UTF-8"
+    if _multibyte_share(data) > 0.3:
+        raise SourceError(
+            f"wrong encoding: {exc}, but the text is in a multi-byte encoding "
+            "(Korean EUC-KR or similar) that would be stored garbled; not stored"
+        )
+    return str(exc)
+
+
+def _bozo_message(exc: Any) -> str:
+    line = getattr(exc, "getLineNumber", None)
+    where = f" at line {line()}" if callable(line) else ""
+    message = getattr(exc, "getMessage", None)
+    text = message() if callable(message) else str(exc)
+    return f"malformed XML{where}: {text or type(exc).__name__}"
+
+
+def _image_for(entry: Any, body: str) -> str | None:
+    for key in ("media_content", "media_thumbnail"):
+        for media in entry.get(key) or ():
+            url = media.get("url")
+            if url and media.get("medium", "image") == "image":
+                return url
+    for enclosure in entry.get("enclosures") or ():
+        if str(enclosure.get("type", "")).startswith("image/") and enclosure.get("href"):
+            return enclosure["href"]
+    if body and "<img" in body:
+        match = _IMG_SRC.search(body)
+        if match:
+            return match.group(1)
+    return None
+
+
+def parse_feed_document(data: bytes, base_url: str | None = None) -> Any:
+    """feedparser's result for a checked document, or ``SourceError``; sets ``_warning``."""
+    if not data.strip():
+        raise SourceError("empty document: expected an RSS or Atom feed")
+    refuse_entity_declarations(data)
+    kind = sniff_kind(data)
+    if kind == "html":
+        raise SourceError("expected an RSS or Atom feed but got an HTML page")
+    if kind == "json":
+        raise SourceError("expected an RSS or Atom feed but got JSON")
+    if kind == "text":
+        raise SourceError("expected an RSS or Atom feed but got plain text")
+    headers = {"content-location": base_url} if base_url else None
+    # A BytesIO, never the bytes or a str: feedparser would treat a string that looks like a
+    # URL or a path as one and fetch or open it.
+    result = feedparser.parse(
+        io.BytesIO(data),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    warning = None
+    if result.get("bozo"):
+        exc = result.get("bozo_exception")
+        if isinstance(exc, feedparser.CharacterEncodingOverride):
+            warning = _check_encoding_override(data, result, exc)
+            log.warning("feed %s: accepted an encoding mismatch: %s", base_url, warning)
+        else:
+            raise SourceError(_bozo_message(exc))
+    if not result.get("version"):
+        raise SourceError("not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> root)")
+    result["_warning"] = warning
+    return result
+
+
+def parse_feed(data: bytes, ctx: ParseContext) -> Parsed:
+    """The posts of an RSS/Atom document; ``SourceError`` for a bad one (nothing returned)."""
+    result = parse_feed_document(data, ctx.base_url)
+    collector = PostCollector(ctx)
+    for entry in result.entries:
+        content_list = entry.get("content") or ()
+        content = content_list[0].get("value", "") if content_list else ""
+        summary = entry.get("summary") or ""
+        terms = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
+        categories, tags = ctx.cmap.split(t for t in terms if t)
+        collector.add(
+            link=entry.get("link"),
+            title=entry.get("title"),
+            # The excerpt when there is one; the full post (content:encoded) otherwise.
+            teaser=summary if summary.strip() else content,
+            categories=categories,
+            tags=tags,
+            published_at=_struct_to_datetime(
+                entry.get("published_parsed") or entry.get("updated_parsed")
+            ),
+            modified_at=_struct_to_datetime(entry.get("updated_parsed")),
+            image_url=safe_image_url(_image_for(entry, content or summary), ctx.base_url),
+            guid=entry.get("id"),
+        )
+    return collector.result(warning=result.get("_warning"))
