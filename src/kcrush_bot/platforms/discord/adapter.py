@@ -1,0 +1,460 @@
+"""The Discord platform: discord.py 2.7 ``Client``, slash commands, buttons, and the send side.
+
+It translates and nothing else. An interaction becomes a ``Caller`` and an argument line for
+``CommandService.dispatch``; a button press becomes ``handle_action``; the core's replies are
+rendered by ``core.render.discord`` and sent as they are. Permissions are decided by the core
+from the facts gathered here (the member's permissions in the channel, their roles).
+
+Lifecycle: ``async with DiscordPlatform(...)`` logs in over REST and starts the gateway as a
+task of the running event loop (never ``Client.run``); leaving closes both. Commands are not
+synced on start: Discord limits command creations per day, so syncing is the explicit
+``kcrush-bot discord sync`` step (:func:`sync_commands`).
+
+Endpoints come from settings: ``[discord] api_base`` becomes ``discord.http.Route.BASE`` and
+``[discord] gateway_url`` becomes ``DiscordWebSocket.DEFAULT_GATEWAY``. discord.py 2.7's
+``Client.connect`` uses ``DEFAULT_GATEWAY`` directly (only the sharded client asks
+``GET /gateway/bot``); both are process-wide class attributes, so one Discord per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+
+from kcrush_bot.core.commands.registry import Arg, Command, Registry, join_options
+from kcrush_bot.core.commands.service import CommandService
+from kcrush_bot.core.errors import BadInput, ConfigError, KcrushError, PermanentDelivery
+from kcrush_bot.core.models import ChatKind, ChatRef
+from kcrush_bot.core.permissions import Access, Caller
+from kcrush_bot.core.render.discord import render_reply
+from kcrush_bot.core.replies import ErrorReply, Reply
+from kcrush_bot.platforms.discord.commands import (
+    CHOICE_NAME_LIMIT,
+    CHOICES_LIMIT,
+    add_registry_commands,
+)
+from kcrush_bot.platforms.discord.errors import translate
+from kcrush_bot.platforms.discord.messages import (
+    NO_MENTIONS,
+    ActionButton,
+    edit_kwargs,
+    is_ephemeral,
+    send_kwargs,
+)
+from kcrush_bot.settings import DiscordSettings
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+# The shortest wait discord.py accepts; a longer rate-limit wait raises discord.RateLimited
+# instead of sleeping inside a send, so the outbox can reschedule the message and move on.
+MAX_RATELIMIT_WAIT = 30.0
+# Discord drops an interaction not answered within 3 s; past this we defer and answer later.
+DEFER_AFTER = 2.0
+# A send gives up after this long (discord.py's own retries of 429s and 5xx included) and is
+# retried by the outbox: a stuck send must not hold the delivery worker.
+SEND_TIMEOUT = 30.0
+APOLOGY = "Something went wrong on my side; it has been logged. Try again."
+
+
+def intents() -> discord.Intents:
+    """Only GUILDS: slash commands and buttons arrive without any intent; no privileged ones."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+def apply_endpoints(settings: DiscordSettings) -> None:
+    """Point discord.py at ``api_base`` and ``gateway_url`` (Discord's own by default)."""
+    api_base = settings.api_base.strip().rstrip("/")
+    if urlsplit(api_base).scheme not in ("http", "https") or not urlsplit(api_base).netloc:
+        raise ConfigError(f"[discord] api_base must be an http(s) URL, not {api_base!r}")
+    gateway = settings.gateway_url.strip()
+    if urlsplit(gateway).scheme not in ("ws", "wss") or not urlsplit(gateway).netloc:
+        raise ConfigError(f"[discord] gateway_url must be a ws(s) URL, not {gateway!r}")
+    discord.http.Route.BASE = api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+
+
+def bot_token(settings: DiscordSettings) -> str:
+    token = str(settings.token).strip()
+    if not token:
+        raise ConfigError("KCRUSH_DISCORD_TOKEN is not set: the Discord bot token is needed")
+    return token
+
+
+class KcrushTree(app_commands.CommandTree["KcrushClient"]):
+    """The command tree; its error handler keeps tracebacks out of chats."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        name = interaction.command.name if interaction.command else "?"
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            # Discord has commands from another version of the bot: run `discord sync`.
+            log.warning("Discord sent /%s, which this version does not offer as sent", name)
+            message = "This command has changed. Try again in a minute, or see /help."
+        else:
+            log.error("slash command /%s failed", name, exc_info=error)
+            message = APOLOGY
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError):
+            if interaction.response.is_done():
+                await interaction.followup.send(
+                    f"⚠️ {message}", ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
+            else:
+                await interaction.response.send_message(
+                    f"⚠️ {message}", ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
+
+
+class KcrushClient(discord.Client):
+    """A discord.py client with our defaults: minimal intents, no mentions, bounded waits."""
+
+    def __init__(self, platform: DiscordPlatform | None = None, **options: Any) -> None:
+        super().__init__(
+            intents=intents(),
+            allowed_mentions=NO_MENTIONS,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+            **options,
+        )
+        self.platform = platform
+        self.tree = KcrushTree(self)
+
+    async def setup_hook(self) -> None:
+        # Presses of any of our buttons, also those sent before a restart, reach ActionButton.
+        self.add_dynamic_items(ActionButton)
+
+
+def caller_from_interaction(interaction: discord.Interaction[Any]) -> Caller:
+    """The facts the core decides on: who, where, and what they may do there."""
+    user = interaction.user
+    channel = interaction.channel
+    if interaction.guild_id is not None:
+        kind = ChatKind.GROUP  # guild channels and threads alike
+        # The member's permissions in this channel, overwrites included, as Discord computed
+        # them for this interaction (not the bot's: that is app_permissions).
+        perms = interaction.permissions
+        admin = perms.administrator
+        is_chat_admin = admin or perms.manage_channels
+        can_manage_server = admin or perms.manage_guild
+        # Member.roles only lists roles found in the guild cache; the interaction itself
+        # carries every role id, which is what configured moderator roles are matched on.
+        raw_roles = getattr(user, "_roles", None)
+        role_ids = tuple(str(r) for r in raw_roles) if raw_roles is not None else ()
+    else:
+        private = getattr(channel, "type", None) in (discord.ChannelType.private, None)
+        kind = ChatKind.PRIVATE if private else ChatKind.GROUP
+        is_chat_admin = can_manage_server = False
+        role_ids = ()
+    return Caller(
+        platform=PLATFORM,
+        chat=ChatRef(PLATFORM, str(interaction.channel_id)),  # a thread is its own channel
+        chat_kind=kind,
+        user_id=str(user.id) if user else None,
+        display_name=user.display_name if user else "",
+        is_chat_admin=is_chat_admin,
+        can_manage_server=can_manage_server,
+        role_ids=role_ids,
+        chat_title=getattr(channel, "name", None),
+    )
+
+
+class DiscordPlatform:
+    """The ``Platform`` port for Discord: takes slash commands and buttons, sends replies.
+
+    ``gateway=False`` logs in over REST only: enough to send, for a process that does not
+    take commands. ``send_timeout`` bounds one message's send, discord.py's retries included.
+    """
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        service: CommandService,
+        *,
+        gateway: bool = True,
+        send_timeout: float = SEND_TIMEOUT,
+        defer_after: float = DEFER_AFTER,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.gateway = gateway
+        self.send_timeout = send_timeout
+        self.defer_after = defer_after
+        self.client: KcrushClient | None = None
+        self._gateway_task: asyncio.Task[None] | None = None
+        self._webhooks: dict[str, discord.Webhook] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> DiscordPlatform:
+        apply_endpoints(self.settings)
+        token = bot_token(self.settings)
+        client = KcrushClient(self)
+        add_registry_commands(client.tree, self.service.registry, self)
+        await client.__aenter__()
+        try:
+            await _login(client, token)
+            self._webhooks = _webhooks(self.settings, client)
+        except BaseException:
+            await client.__aexit__(None, None, None)
+            raise
+        self.client = client
+        if self.gateway:
+            self._gateway_task = asyncio.create_task(self._run_gateway(), name="discord-gateway")
+        log.info("Discord: logged in as %s (application %s)", client.user, client.application_id)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)
+        task, self._gateway_task = self._gateway_task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, 10)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+
+    async def _run_gateway(self) -> None:
+        assert self.client is not None
+        try:
+            # reconnect=True: discord.py resumes after network errors with its own back-off.
+            await self.client.connect(reconnect=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A 4004 (token) or 4014 (intents) close ends it; sending over REST still works.
+            log.exception("Discord gateway stopped; slash commands are not being received")
+
+    async def wait_until_ready(self) -> None:
+        """Until the gateway's READY (and its guilds) arrived."""
+        if self.client is not None:
+            await self.client.wait_until_ready()
+
+    # -- commands and buttons ---------------------------------------------------------------
+
+    async def run_command(
+        self, interaction: discord.Interaction[Any], command: Command, values: dict[str, Any]
+    ) -> None:
+        """A slash command's callback: build the caller and the line, run it, answer."""
+        caller = caller_from_interaction(interaction)
+        text = join_options(command, values)
+        log.debug("Discord /%s from %s in %s", command.name, caller.user_id, caller.chat.key)
+        # Commands that change things may answer privately; defer that way if slow.
+        private = command.access is not Access.ANYONE
+        replies, deferred = await self._in_time(
+            interaction, self.service.dispatch(caller, command.name, text), ephemeral=private
+        )
+        await self._answer(interaction, replies, edit=False, deferred=deferred)
+
+    async def on_button(self, interaction: discord.Interaction[Any], action: str) -> None:
+        """A button was pressed: the core runs its action; the message is edited in place."""
+        caller = caller_from_interaction(interaction)
+        replies, deferred = await self._in_time(
+            interaction, self.service.handle_action(caller, action), ephemeral=None
+        )
+        await self._answer(interaction, replies, edit=True, deferred=deferred)
+
+    async def complete(
+        self, interaction: discord.Interaction[Any], command: Command, arg: Arg, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Category suggestions for what is typed so far (at most 25, as Discord allows).
+
+        A category name may contain spaces, so the whole text is tried first; when nothing
+        matches, the last word is completed and the earlier ones kept (``kpop k-dr`` →
+        ``kpop k-dramas``), for commands that take several categories.
+        """
+        try:
+            index = await self.service.categories()
+        except Exception:
+            log.exception("category autocomplete failed")
+            return []
+        typed = current.strip()
+        kept, matches = "", index.complete(typed, limit=CHOICES_LIMIT)
+        if not matches and " " in typed:
+            head, _, last = typed.rpartition(" ")
+            kept, matches = head + " ", index.complete(last, limit=CHOICES_LIMIT)
+        choices = []
+        for category in matches:
+            value = f"{kept}{category.slug}"  # join_options adds the arg's prefix
+            label = f"{kept}{category.name}" if kept else category.name
+            if category.name.lower() != category.slug:
+                label = f"{label} ({category.slug})"
+            if len(value) > CHOICE_NAME_LIMIT:
+                continue
+            choices.append(app_commands.Choice(name=label[:CHOICE_NAME_LIMIT], value=value))
+        return choices[:CHOICES_LIMIT]
+
+    async def _in_time(
+        self,
+        interaction: discord.Interaction[Any],
+        work: Awaitable[list[Reply]],
+        *,
+        ephemeral: bool | None,
+    ) -> tuple[list[Reply], bool]:
+        """Run ``work``; if it outlasts ``defer_after``, defer the interaction meanwhile.
+
+        ``ephemeral`` None defers a button press as an update of its message.
+        """
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
+        deferred = False
+        if not done:
+            with contextlib.suppress(discord.HTTPException):
+                if ephemeral is None:
+                    await interaction.response.defer()
+                else:
+                    await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+                deferred = True
+        return await task, deferred
+
+    async def _answer(
+        self,
+        interaction: discord.Interaction[Any],
+        replies: list[Reply],
+        *,
+        edit: bool,
+        deferred: bool,
+    ) -> None:
+        """Send the rendered replies: the first as the interaction's response, the rest after.
+
+        For a button (``edit``) the first payload replaces the pressed message, unless it is
+        a private answer (an error, "expired") to a public message: that goes to the presser
+        alone and leaves the message for everyone else as it was.
+        """
+        payloads = [payload for reply in replies for payload in render_reply(reply)]
+        if not payloads:
+            payloads = render_reply(ErrorReply("Nothing to show."))
+        message = interaction.message
+        message_private = bool(message and message.flags.ephemeral)
+        for number, payload in enumerate(payloads):
+            private = is_ephemeral(payload)
+            first = number == 0
+            if first and (edit or deferred) and (not edit or not private or message_private):
+                if deferred:
+                    # After a defer the loading message (or the pressed one) is the original.
+                    await interaction.edit_original_response(**edit_kwargs(payload))
+                else:
+                    await interaction.response.edit_message(**edit_kwargs(payload))
+            elif not interaction.response.is_done():
+                await interaction.response.send_message(**send_kwargs(payload), ephemeral=private)
+            else:
+                await interaction.followup.send(**send_kwargs(payload), ephemeral=private)
+
+    # -- the send side ------------------------------------------------------------------------
+
+    async def send(self, chat: ChatRef, reply: Reply) -> list[str]:
+        """Deliver ``reply`` to a channel or thread; the ids of the messages it took.
+
+        Raises only ``RetryableDelivery`` or ``PermanentDelivery``. A reply that needs several
+        messages fails as a whole if one fails; the outbox then resends it whole.
+        """
+        if self.client is None:
+            raise RuntimeError("DiscordPlatform.send outside `async with`")
+        if chat.platform != PLATFORM or not chat.chat_id.isdigit():
+            raise PermanentDelivery(f"{chat.key} is not a Discord channel")
+        ids = []
+        for payload in render_reply(reply):
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    ids.append(await self._send_payload(chat.chat_id, payload))
+            except KcrushError:
+                raise
+            except Exception as exc:
+                error = translate(exc, chat.key)
+                log.warning("Discord send to %s failed: %s", chat.key, error)
+                raise error from exc
+        return ids
+
+    async def _send_payload(self, channel_id: str, payload: dict[str, Any]) -> str:
+        assert self.client is not None
+        kwargs = send_kwargs(payload)
+        webhook = self._webhooks.get(channel_id)
+        if webhook is not None:
+            # Channel webhooks cannot carry interactive buttons; and a webhook has no client
+            # default for mentions, so none() is passed on every call (send_kwargs does).
+            kwargs.pop("view", None)
+            message = await webhook.send(wait=True, **kwargs)
+            return str(message.id)
+        channel = self.client.get_partial_messageable(int(channel_id))
+        sent = await channel.send(**kwargs)
+        return str(sent.id)
+
+
+async def _login(client: discord.Client, token: str) -> None:
+    try:
+        await client.login(token)
+    except discord.LoginFailure as exc:
+        raise ConfigError("Discord refused KCRUSH_DISCORD_TOKEN (401): check the token") from exc
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise KcrushError(f"could not log in to Discord: {type(exc).__name__}: {exc}") from exc
+
+
+def _webhooks(settings: DiscordSettings, client: discord.Client) -> dict[str, discord.Webhook]:
+    webhooks = {}
+    for channel_id, url in settings.webhooks.items():
+        try:
+            webhooks[str(channel_id)] = discord.Webhook.from_url(url, client=client)
+        except ValueError:
+            # The URL holds the webhook's token: name the channel, never print the URL.
+            raise ConfigError(
+                f"[discord] webhooks: the URL for channel {channel_id} is not a Discord "
+                "webhook URL (https://discord.com/api/webhooks/<id>/<token>)"
+            ) from None
+    return webhooks
+
+
+class _SchemaOnly:
+    """An invoker for a tree built only to be synced: its callbacks never run."""
+
+    async def run_command(self, *args: Any) -> None:  # pragma: no cover - never called
+        raise RuntimeError("this command tree only describes commands")
+
+    async def complete(self, *args: Any) -> list[app_commands.Choice[str]]:  # pragma: no cover
+        return []
+
+
+async def sync_commands(
+    settings: DiscordSettings, commands: CommandService | Registry, guild_id: str | None = None
+) -> int:
+    """Register the slash commands with Discord; how many it now has. REST only, no gateway.
+
+    With ``guild_id`` they are registered for that server only (they appear at once: good for
+    trying changes); without, globally. Discord limits creations per day, hence an explicit
+    step rather than a sync on every start.
+    """
+    if guild_id is not None and not guild_id.strip().isdigit():
+        raise BadInput(f"{guild_id[:30]!r} is not a Discord server id (a number)")
+    registry = commands.registry if isinstance(commands, CommandService) else commands
+    apply_endpoints(settings)
+    token = bot_token(settings)
+    client = KcrushClient(None)
+    add_registry_commands(client.tree, registry, _SchemaOnly())
+    guild = discord.Object(int(guild_id)) if guild_id else None
+    async with client:
+        await _login(client, token)
+        if guild is not None:
+            client.tree.copy_global_to(guild=guild)
+        try:
+            synced = await client.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            raise KcrushError(
+                f"Discord refused the commands: {exc.status} {exc.code} {exc.text[:300]}"
+            ) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise KcrushError(f"could not reach Discord: {type(exc).__name__}") from exc
+    where = f"server {guild_id}" if guild_id else "every server (global)"
+    log.info("Discord: %d commands registered for %s", len(synced), where)
+    return len(synced)
