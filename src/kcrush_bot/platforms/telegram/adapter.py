@@ -1,0 +1,551 @@
+"""The Telegram adapter: python-telegram-bot 22 ``Application`` ↔ the core's commands and replies.
+
+It translates, nothing more:
+
+* updates in: every registry command as a ``CommandHandler`` (private chats, groups with
+  ``/cmd@bot``, channels, whose commands arrive as channel posts), button presses, inline
+  queries; each becomes a ``Caller`` (``updates``) and a call to ``CommandService``;
+* replies out: neutral replies rendered by ``core.render.telegram`` and sent verbatim with
+  ``Bot.do_api_request``, so the wire payload is exactly what ``preview --json`` shows plus
+  ``chat_id`` / ``message_thread_id``; PTB's exceptions become the core's delivery errors
+  (``errors``).
+
+The ``Application`` runs inside the bot's own event loop (``async with``), never
+``run_polling()``. It is built without PTB's ``AIORateLimiter`` (the delivery worker paces
+sends against Telegram's limits itself and needs the real 429 answers to do so; a second,
+hidden limiter would delay and retry behind its back) and without PTB's ``JobQueue``
+(APScheduler, owned by the composition root, runs every schedule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import secrets
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    ChatMember,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from kcrush_bot.core.commands import Command, CommandService
+from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError
+from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
+from kcrush_bot.core.permissions import Access
+from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
+from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
+from kcrush_bot.platforms.telegram import errors
+from kcrush_bot.platforms.telegram.updates import (
+    PLATFORM,
+    AdminCache,
+    caller_for_button,
+    caller_for_message,
+    chat_ref,
+)
+from kcrush_bot.settings import TelegramSettings
+
+log = logging.getLogger(__name__)
+
+# Only what the bot handles: Telegram then does not send (and we do not poll for) the rest.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CHANNEL_POST, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
+COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")  # Telegram's rule for bot commands
+MENU_DESCRIPTION_LIMIT = 256
+CALLBACK_ALERT_LIMIT = 200  # Telegram's limit for answerCallbackQuery text
+INLINE_RESULTS = 10
+INLINE_CACHE_SECONDS = 30  # short: new posts should show up in @bot queries soon
+INLINE_QUERY_LIMIT = 256
+APOLOGY = "Something went wrong on my side; it has been logged. Try again."
+EXPIRED_BUTTON = "This button is no longer valid."
+# A channel post that starts like a command but carries no bot_command entity.
+_CHANNEL_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s|$)")
+# Parameters a sendMessage call shares with editMessageText.
+_EDITABLE = ("text", "parse_mode", "entities", "link_preview_options", "reply_markup")
+
+
+class TelegramPlatform:
+    """The Telegram side of the bot: takes commands and delivers replies and posts.
+
+    ``async with TelegramPlatform(settings, service):`` connects (getMe), publishes the
+    command menu, and starts long polling (or the webhook); leaving stops all of it.
+    ``send`` and ``send_card`` are what the publisher calls.
+    """
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        service: CommandService,
+        *,
+        bot_username: str | None = None,
+        poll_timeout: float = 10.0,
+        request_timeout: float = 10.0,
+    ) -> None:
+        if not settings.token:
+            raise ConfigError("KCRUSH_TELEGRAM_TOKEN: the Telegram bot token is not set")
+        self.settings = settings
+        self.service = service
+        self.bot_username = bot_username
+        self.poll_timeout = poll_timeout
+        self.request_timeout = request_timeout
+        self.admins = AdminCache(settings.admin_cache_seconds)
+        self.commands = _telegram_commands(service.registry.for_platform(PLATFORM))
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        # We call do_api_request with the renderer's method names on purpose (see send);
+        # PTB's hint to use the typed method instead is noise for us.
+        warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        if self._app is None:
+            raise RuntimeError("the Telegram platform is not connected: use `async with`")
+        return self._app
+
+    @property
+    def username(self) -> str | None:
+        """The bot's @username: from Telegram once connected, else what the caller passed."""
+        if self._app is not None and self._app.bot.username:
+            return self._app.bot.username
+        return self.bot_username
+
+    def build_application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        timeout = self.request_timeout
+        app = (
+            Application.builder()
+            .token(str(self.settings.token))
+            .base_url(self.settings.base_url)
+            .base_file_url(self.settings.base_file_url)
+            .job_queue(None)
+            # One update at a time keeps a chat's commands in the order they were typed;
+            # commands only touch the local store, so this is not the bottleneck.
+            .concurrent_updates(False)
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .write_timeout(timeout)
+            .pool_timeout(timeout)
+            .get_updates_connect_timeout(timeout)
+            .get_updates_read_timeout(timeout)
+            .get_updates_write_timeout(timeout)
+            .get_updates_pool_timeout(timeout)
+            .build()
+        )
+        self._register_handlers(app)
+        return app
+
+    async def __aenter__(self) -> TelegramPlatform:
+        app = self.build_application()
+        try:
+            await app.initialize()  # getMe: checks the token and learns the bot's username
+        except InvalidToken:
+            raise ConfigError(
+                "KCRUSH_TELEGRAM_TOKEN: Telegram rejected the bot token (check it with BotFather)"
+            ) from None
+        except TelegramError as exc:
+            raise errors.translate(exc) from exc
+        self._app = app
+        try:
+            if self.bot_username and app.bot.username.lower() != self.bot_username.lower():
+                log.warning(
+                    "the token belongs to @%s, not @%s", app.bot.username, self.bot_username
+                )
+            await self.publish_command_menu()
+            await app.start()
+            await self._start_updates(app)
+        except BaseException:
+            await self._stop()
+            raise
+        log.info("telegram: @%s is %s", app.bot.username, self.settings.mode)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stop()
+
+    async def _start_updates(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        assert app.updater is not None
+        if self.settings.mode == "webhook":
+            url = self.settings.webhook_url
+            try:
+                await app.updater.start_webhook(
+                    listen=self.settings.webhook_listen,
+                    port=self.settings.webhook_port,
+                    url_path=urlsplit(url).path.lstrip("/"),
+                    webhook_url=url,
+                    # Telegram echoes it in a header: requests without it are not Telegram's.
+                    secret_token=secrets.token_urlsafe(32),
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except RuntimeError as exc:
+                if "webhooks" in str(exc):
+                    raise ConfigError(
+                        "telegram.mode: webhook mode needs python-telegram-bot[webhooks] "
+                        "(tornado); install it or use polling"
+                    ) from None
+                raise
+            return
+        await app.updater.start_polling(
+            poll_interval=0.0,
+            timeout=int(self.poll_timeout),
+            allowed_updates=ALLOWED_UPDATES,
+            # Commands typed while the bot was down are still answered.
+            drop_pending_updates=False,
+        )
+
+    async def _stop(self) -> None:
+        app, self._app = self._app, None
+        if app is None:
+            return
+        # Each step on its own: a failing one must not leave the others running.
+        if app.updater is not None and app.updater.running:
+            try:
+                await app.updater.stop()
+            except Exception:
+                log.exception("telegram: stopping updates failed")
+        if app.running:
+            try:
+                await app.stop()
+            except Exception:
+                log.exception("telegram: stopping the application failed")
+        try:
+            await app.shutdown()
+        except Exception:
+            log.exception("telegram: shutting down failed")
+
+    async def publish_command_menu(self) -> bool:
+        """Set the menu Telegram shows for "/". A failure is logged, never fatal."""
+        menu = [
+            BotCommand(c.name, (c.summary or c.usage)[:MENU_DESCRIPTION_LIMIT])
+            for c in self.commands
+        ]
+        try:
+            await self.application.bot.set_my_commands(menu)
+        except TelegramError as exc:
+            log.warning("telegram: could not set the command menu: %s", exc)
+            return False
+        return True
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    def _register_handlers(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        # New messages and channel posts; not edits, or fixing a typo would run a command twice.
+        where = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+        for command in self.commands:
+            app.add_handler(CommandHandler(command.name, self._command_callback(command), where))
+        app.add_handler(
+            MessageHandler(
+                filters.UpdateType.CHANNEL_POST & filters.Regex(_CHANNEL_COMMAND),
+                self._on_channel_command_text,
+            )
+        )
+        # In a private chat an unknown command deserves an answer; in a group it may be meant
+        # for another bot, so silence.
+        app.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.COMMAND,
+                self._on_unknown_command,
+            )
+        )
+        app.add_handler(CallbackQueryHandler(self._on_button))
+        app.add_handler(InlineQueryHandler(self._on_inline_query))
+        app.add_error_handler(self._on_error)
+
+    def _command_callback(
+        self, command: Command
+    ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+        async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if update.effective_message is not None:
+                await self._run_command(command, update.effective_message)
+
+        return callback
+
+    async def _run_command(self, command: Command, message: Message) -> None:
+        caller = await caller_for_message(
+            message,
+            # getChatMember only when the answer matters: /latest costs no extra request.
+            needs_admin=command.access is Access.CHAT_ADMIN,
+            admins=self.admins,
+            lookup=self._chat_member,
+        )
+        replies = await self.service.dispatch(caller, command.name, argument_line(message.text))
+        await self._reply(caller.chat, replies)
+
+    async def _on_channel_command_text(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        message = update.channel_post
+        match = _CHANNEL_COMMAND.match(message.text or "") if message else None
+        if message is None or match is None:
+            return
+        name, addressee = match.group(1).lower(), match.group(2)
+        if addressee and self.username and addressee.lower() != self.username.lower():
+            return  # addressed to another bot in the channel
+        command = next((c for c in self.commands if c.name == name), None)
+        if command is not None:
+            await self._run_command(command, message)
+
+    async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        name = message.text.split(maxsplit=1)[0].lstrip("/").split("@", 1)[0]
+        caller = await caller_for_message(
+            message, needs_admin=False, admins=self.admins, lookup=self._chat_member
+        )
+        replies = await self.service.dispatch(caller, name, argument_line(message.text))
+        await self._reply(caller.chat, replies)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press: run its action, update the message, and always answer the query."""
+        query = update.callback_query
+        if query is None:
+            return
+        alert: str | None = None
+        try:
+            message = query.message
+            if not isinstance(message, Message) or not query.data:
+                # Inline-mode messages and deleted messages: nothing we can act on.
+                alert = EXPIRED_BUTTON
+                return
+            caller = caller_for_button(message, query.from_user)
+            replies = await self.service.handle_action(caller, query.data)
+            error = next((r for r in replies if isinstance(r, ErrorReply)), None)
+            if error is not None:
+                alert = _shorten(error.message, CALLBACK_ALERT_LIMIT)
+                return
+            await self._show_action_result(message, replies)
+        except (TelegramError, DeliveryError) as exc:
+            log.warning("telegram: could not show a button's result: %s", exc)
+            alert = "Sorry, that did not work. Try again in a moment."
+        except Exception:
+            alert = APOLOGY
+            raise
+        finally:
+            # Unanswered, the button keeps spinning on the user's screen for a long while.
+            try:
+                await query.answer(alert, show_alert=alert is not None)
+            except TelegramError as exc:
+                log.warning("telegram: could not answer a button press: %s", exc)
+
+    async def _show_action_result(self, message: Message, replies: Sequence[Reply]) -> None:
+        """A page or an outcome replaces the message the button was on; the rest is sent."""
+        chat = chat_ref(message)
+        rest = list(replies)
+        if rest and isinstance(rest[0], ListPage | Text) and message.text is not None:
+            calls = render_reply(rest.pop(0))
+            await self._edit(message, calls[0])
+            for call in calls[1:]:
+                await self._execute(chat, call)
+        for reply in rest:
+            await self.send(chat, reply)
+
+    async def _edit(self, message: Message, call: TelegramCall) -> None:
+        params: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id}
+        params.update({k: v for k, v in call.params.items() if k in _EDITABLE})
+        try:
+            await self.application.bot.do_api_request("editMessageText", api_kwargs=params)
+        except TelegramError as exc:
+            # Pressing "next" twice quickly asks for the page already shown: not an error.
+            if not errors.is_not_modified(exc):
+                raise
+
+    async def _on_inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``@bot words`` in any chat: matching posts (the newest when no words) as cards."""
+        query = update.inline_query
+        if query is None:
+            return
+        text = query.query.strip()[:INLINE_QUERY_LIMIT]
+        offset = int(query.offset) if query.offset.isdigit() else 0
+        try:
+            found, next_offset = await self._inline_posts(text, offset)
+        except KcrushError as exc:
+            log.info("telegram: inline query %r found nothing: %s", text[:40], exc)
+            found, next_offset = [], None
+        names = (await self.service.categories()).names()
+        results = [
+            _inline_article(post, detail, names, position)
+            for position, (post, detail) in enumerate(found, offset)
+        ]
+        await query.answer(
+            results,
+            cache_time=INLINE_CACHE_SECONDS,
+            is_personal=False,
+            next_offset=str(next_offset) if next_offset else None,
+        )
+
+    async def _inline_posts(
+        self, text: str, offset: int
+    ) -> tuple[list[tuple[Post, str]], int | None]:
+        store = self.service.store
+        if not text:
+            return [(post, post.teaser) for post in await store.latest(INLINE_RESULTS)], None
+        hits, total = await store.search(text, limit=INLINE_RESULTS, offset=offset)
+        following = offset + len(hits)
+        return [(hit.post, hit.snippet) for hit in hits], (
+            following if hits and following < total else None
+        )
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Last resort: log (the redacting filter keeps the token out) and apologise."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("telegram: handling update %s failed", update_id, exc_info=context.error)
+        if not isinstance(update, Update) or update.callback_query is not None:
+            return  # button presses were answered already
+        message = update.effective_message
+        if message is None or update.inline_query is not None:
+            return
+        try:
+            await self.send(chat_ref(message), ErrorReply(APOLOGY))
+        except DeliveryError as exc:
+            log.warning("telegram: could not apologise in %s: %s", message.chat.id, exc)
+
+    async def _chat_member(self, chat_id: int, user_id: int) -> ChatMember:
+        return await self.application.bot.get_chat_member(chat_id, user_id)
+
+    async def _reply(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
+        """Answer a command. Not retried: a late answer to a command is worse than none."""
+        for reply in replies:
+            try:
+                await self.send(chat, reply)
+            except DeliveryError as exc:
+                log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
+                return
+
+    # -- the send side (the publisher's port) -------------------------------------------------
+
+    async def send(self, chat: ChatRef, reply: Reply) -> list[str]:
+        """Deliver ``reply`` to ``chat``; the message ids, in order.
+
+        Raises only ``RetryableDelivery``, ``PermanentDelivery`` or ``ChatMoved``. A reply of
+        several messages that fails half-way raises for the first message that failed; the
+        ones before it were delivered.
+        """
+        ids = []
+        for call, fallback in _with_fallbacks(reply):
+            ids.append(await self._deliver(chat, call, fallback))
+        return ids
+
+    async def send_card(self, chat: ChatRef, card: TeaserCard) -> str:
+        """One teaser card: a photo with a caption when it has an image, else text + preview."""
+        call = render_card(card)
+        return await self._deliver(chat, call, _text_card(card, call))
+
+    async def _deliver(
+        self, chat: ChatRef, call: TelegramCall, fallback: TelegramCall | None
+    ) -> str:
+        try:
+            try:
+                return await self._execute(chat, call)
+            except TelegramError as exc:
+                if fallback is None or not errors.photo_rejected(exc):
+                    raise
+                # Telegram could not fetch or use the image; the post still goes out as text.
+                log.info("telegram: image refused in %s (%s); sending text", chat.key, exc)
+                return await self._execute(chat, fallback)
+        except TelegramError as exc:
+            raise errors.translate(exc) from exc
+
+    async def _execute(self, chat: ChatRef, call: TelegramCall) -> str:
+        """Perform one rendered call in ``chat``: the renderer's parameters, sent as they are.
+
+        ``do_api_request`` rather than ``send_message``/``send_photo``: converting the
+        parameters into PTB objects and back could change the payload; verbatim, it is
+        byte-for-byte what ``preview --json`` shows, and a method the renderer adds later
+        needs no change here.
+        """
+        params: dict[str, Any] = {"chat_id": _chat_id(chat.chat_id), **call.params}
+        if chat.thread_id:
+            params["message_thread_id"] = int(chat.thread_id)
+        result = await self.application.bot.do_api_request(
+            call.method, api_kwargs=params, return_type=Message
+        )
+        return str(result.message_id) if isinstance(result, Message) else ""
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def argument_line(text: str | None) -> str:
+    """What follows ``/command`` (or ``/command@bot``), line breaks kept."""
+    parts = (text or "").split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _telegram_commands(commands: Sequence[Command]) -> list[Command]:
+    valid = []
+    for command in commands:
+        if COMMAND_NAME.match(command.name):
+            valid.append(command)
+        else:
+            log.warning("telegram: /%s is not a valid Telegram command name; skipped", command.name)
+    return valid
+
+
+def _chat_id(value: str) -> int | str:
+    # Numeric ids as numbers, "@channelname" as it is.
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def _with_fallbacks(reply: Reply) -> list[tuple[TelegramCall, TelegramCall | None]]:
+    """The calls for ``reply``; a photo card is paired with its text-only version."""
+    calls = render_reply(reply)
+    paired: list[tuple[TelegramCall, TelegramCall | None]] = [(c, None) for c in calls]
+    if isinstance(reply, Cards) and reply.cards and len(calls) >= len(reply.cards):
+        # The renderer puts one call per card after the intro, in order.
+        start = len(calls) - len(reply.cards)
+        for index, card in enumerate(reply.cards, start):
+            if calls[index] == render_card(card):
+                paired[index] = (calls[index], _text_card(card, calls[index]))
+    return paired
+
+
+def _text_card(card: TeaserCard, call: TelegramCall) -> TelegramCall | None:
+    if call.method != "sendPhoto":
+        return None
+    return render_card(dataclasses.replace(card, image_url=None))
+
+
+def _inline_article(
+    post: Post, detail: str, names: dict[str, str], position: int
+) -> InlineQueryResultArticle:
+    card = TeaserCard.from_post(post, names)
+    call = render_card(dataclasses.replace(card, image_url=None))  # a text card: no photo
+    preview = call.params.get("link_preview_options") or {"is_disabled": True}
+    description = " ".join(detail.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "").split())
+    return InlineQueryResultArticle(
+        id=str(post.id) if post.id is not None else f"p{position}",
+        title=_shorten(" ".join(post.title.split()) or "Untitled post", 256),
+        input_message_content=InputTextMessageContent(
+            call.params["text"],
+            parse_mode=call.params.get("parse_mode"),
+            link_preview_options=LinkPreviewOptions(**preview),
+        ),
+        url=post.url,
+        description=_shorten(description, 200) or None,
+        thumbnail_url=post.image_url,
+    )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
