@@ -165,5 +165,5 @@ def make_teaser(raw: str | None, limit: int) -> str:
     if text.endswith(("]", ".", "…")):
         trimmed, count = _EXCERPT_MORE.subn("", text)
         if count and trimmed:
-            text = trimmed.rstrip(" ,;:-–—") + ELLIPSIS
+            text = trimmed.rstrip(" ,;:.-–—") + ELLIPSIS
     return shorten(text, limit)

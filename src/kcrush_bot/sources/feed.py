@@ -115,7 +115,11 @@ def parse_feed_document(data: bytes, base_url: str | None = None) -> Any:
         raise SourceError("expected an RSS or Atom feed but got JSON")
     if kind == "text":
         raise SourceError("expected an RSS or Atom feed but got plain text")
-    headers = {"content-location": base_url} if base_url else None
+    # The real Content-Type is not passed on purpose: servers label feeds text/html or
+    # text/plain, and the XML declaration is the better witness of the encoding.
+    headers = {"content-type": "application/xml"}
+    if base_url:
+        headers["content-location"] = base_url
     # A BytesIO, never the bytes or a str: feedparser would treat a string that looks like a
     # URL or a path as one and fetch or open it.
     result = feedparser.parse(
@@ -148,6 +152,9 @@ def parse_feed(data: bytes, ctx: ParseContext) -> Parsed:
         summary = entry.get("summary") or ""
         terms = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
         categories, tags = ctx.cmap.split(t for t in terms if t)
+        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed,
+        # with a DeprecationWarning per entry; an RSS item has no modified date.
+        updated = dict.get(entry, "updated_parsed")
         collector.add(
             link=entry.get("link"),
             title=entry.get("title"),
@@ -155,10 +162,8 @@ def parse_feed(data: bytes, ctx: ParseContext) -> Parsed:
             teaser=summary if summary.strip() else content,
             categories=categories,
             tags=tags,
-            published_at=_struct_to_datetime(
-                entry.get("published_parsed") or entry.get("updated_parsed")
-            ),
-            modified_at=_struct_to_datetime(entry.get("updated_parsed")),
+            published_at=_struct_to_datetime(dict.get(entry, "published_parsed") or updated),
+            modified_at=_struct_to_datetime(updated),
             image_url=safe_image_url(_image_for(entry, content or summary), ctx.base_url),
             guid=entry.get("id"),
         )

@@ -122,9 +122,11 @@ def detect_format(data: bytes) -> str:
     # answer or some other JSON, which the WordPress parser reports clearly.
     first_line = stripped.split(b"\n", 1)[0]
     try:
-        json.loads(first_line)
+        first = json.loads(first_line)
     except ValueError:
         return "wordpress"
+    if isinstance(first, dict) and "code" in first and "message" in first:
+        return "wordpress"  # WordPress's error answer, saved to a file
     return "jsonl"
 
 
