@@ -212,6 +212,7 @@ class FakeTelegram:
         self._chat_sends: dict[str, deque[float]] = defaultdict(deque)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._closing = False
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -237,6 +238,9 @@ class FakeTelegram:
     async def close(self) -> None:
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            # Release long polls still waiting (their clients may be gone) so shutdown is quick.
+            self._closing = True
+            await self._notify()
             await runner.cleanup()
 
     # -- scripting -------------------------------------------------------------------------
@@ -538,7 +542,7 @@ class FakeTelegram:
 
         if not ready() and timeout > 0:
             with contextlib.suppress(TimeoutError):
-                await self.wait_for(lambda: bool(ready()), timeout)
+                await self.wait_for(lambda: self._closing or bool(ready()), timeout)
         return ready()
 
     def _wanted(self, update: dict[str, Any]) -> bool:
@@ -955,3 +959,16 @@ async def processed(fake: FakeTelegram, update: dict[str, Any], application: Any
     await fake.wait_consumed(update)
     async with asyncio.timeout(10):
         await application.update_queue.join()
+
+
+def telegram_settings(fake: FakeTelegram, **overrides: Any) -> Any:
+    """``TelegramSettings`` pointing at ``fake`` (the token included)."""
+    from kcrush_bot.settings import Secret, TelegramSettings
+
+    values: dict[str, Any] = {
+        "base_url": fake.base_url,
+        "base_file_url": fake.base_file_url,
+        "token": Secret(fake.token),
+    }
+    values.update(overrides)
+    return TelegramSettings(**values)
