@@ -1,0 +1,69 @@
+"""Digest timing: a chat's schedule as an APScheduler cron trigger, and when a digest is due.
+
+The schedule lives in the ``digests`` table; the cron trigger is derived from it (day names,
+not numbers: APScheduler counts 0 as Monday where cron counts it as Sunday; the chat's own time
+zone, so 09:00 stays 09:00 local across a DST change).
+
+A digest is due when the trigger's latest fire time at or before now is later than both the
+chat's last digest and the moment its schedule was set. That one rule covers the normal run
+(the cron job fires), a restart after downtime (the missed fire time is later than the last
+digest: sent once), and a second look at the same time (already sent: nothing). Sending marks
+``last_sent_at`` in the same transaction that enqueues the digest's messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from kcrush_bot.core.models import DigestSchedule, Mode
+
+_LOOKBACK = {Mode.DAILY: timedelta(days=2), Mode.WEEKLY: timedelta(days=8)}
+
+
+def digest_trigger(schedule: DigestSchedule) -> CronTrigger:
+    hour, minute = (int(part) for part in schedule.time.split(":", 1))
+    zone = ZoneInfo(schedule.timezone)
+    if schedule.frequency is Mode.WEEKLY:
+        return CronTrigger(day_of_week=schedule.weekday, hour=hour, minute=minute, timezone=zone)
+    return CronTrigger(hour=hour, minute=minute, timezone=zone)
+
+
+def signature(schedule: DigestSchedule) -> tuple[str, str, str, str]:
+    """What the cron job depends on: a job is replaced only when this changes."""
+    weekday = schedule.weekday if schedule.frequency is Mode.WEEKLY else ""
+    return (schedule.frequency.value, schedule.time, schedule.timezone, weekday)
+
+
+def previous_fire(trigger: CronTrigger, now: datetime, frequency: Mode) -> datetime | None:
+    """The trigger's latest fire time at or before ``now`` (APScheduler 3 has only "next")."""
+    cursor = now - _LOOKBACK.get(frequency, timedelta(days=8))
+    latest = None
+    while True:
+        fire = trigger.get_next_fire_time(latest, cursor)
+        if fire is None or fire > now:
+            return latest
+        latest = fire
+        cursor = fire + timedelta(seconds=1)
+
+
+def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
+    return trigger.get_next_fire_time(None, now)
+
+
+def due_fire_time(
+    schedule: DigestSchedule, now: datetime, set_at: datetime | None
+) -> datetime | None:
+    """The fire time the chat's digest is due for, or None when it is not due."""
+    if schedule.frequency not in _LOOKBACK:
+        return None
+    fire = previous_fire(digest_trigger(schedule), now, schedule.frequency)
+    if fire is None:
+        return None
+    if schedule.last_sent_at is not None and schedule.last_sent_at >= fire:
+        return None
+    if set_at is not None and set_at >= fire:
+        return None  # set (or changed) after that time: the first digest is the next one
+    return fire

@@ -1,0 +1,478 @@
+"""The publisher: polls, fan-out into the outbox, the delivery worker and the schedules.
+
+``async with Publisher(...)`` runs one APScheduler ``AsyncIOScheduler`` on the running loop:
+
+* ``poll:<source>``: each enabled source at its interval (with jitter); a poll that finds new
+  pushable posts fans them out at once and wakes the worker;
+* ``delivery:wake``: a safety-net wake-up of the worker (``wake()`` wakes it at once);
+* ``schedules:refresh``: re-reads the digests and scheduled announcements (so a digest set by
+  a command is picked up within a minute), catches posts ingested by another process, and sends
+  any digest that is due but was missed;
+* ``digest:<chat>``: a cron job per chat's digest, in the chat's time zone;
+* ``announcement:<id>``: a date job per scheduled announcement.
+
+The schedules live in our tables; jobs are re-registered at start with stable ids
+(``replace_existing``), so nothing about them is lost when the process stops. At start, rows a
+crash left in flight go out again, and a digest missed while the bot was down is sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from kcrush_bot.core.categories import CategoryIndex
+from kcrush_bot.core.commands.announce import audience
+from kcrush_bot.core.digests import build_digest, digest_window_start
+from kcrush_bot.core.models import DigestSchedule
+from kcrush_bot.core.ports import Platform
+from kcrush_bot.publisher.digests import digest_trigger, due_fire_time, next_fire, signature
+from kcrush_bot.publisher.enqueue import (
+    DIGEST_MODES,
+    INSTANT,
+    SubscriptionIndex,
+    announcement_rows,
+    post_rows,
+    sort_key,
+)
+from kcrush_bot.publisher.limits import Limits, Pacer
+from kcrush_bot.publisher.payloads import payload_of
+from kcrush_bot.publisher.worker import DEFAULT_CONCURRENCY, DeliveryStats, DeliveryWorker
+from kcrush_bot.settings import Settings, SourceSettings
+from kcrush_bot.storage.outbox import NewRow, Outbox, stamp
+from kcrush_bot.storage.store import Store
+
+if TYPE_CHECKING:
+    from kcrush_bot.core.commands import CommandService
+    from kcrush_bot.sources.ingest import Ingestor, SourceReport
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+REFRESH_SECONDS = 60.0
+WAKE_SECONDS = 30.0
+FANOUT_CHUNK = 200
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Publisher:
+    """Ingest → outbox → platforms, on one scheduler. See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        platforms: Mapping[str, Platform],
+        *,
+        service: CommandService | None = None,
+        clock: Callable[[], datetime] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+        refresh_seconds: float = REFRESH_SECONDS,
+        probe_interval: float | None = None,
+        headroom: float | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.platforms = dict(platforms)
+        self.service = service
+        self.clock = clock or _utc_now
+        self.shutdown_grace = shutdown_grace
+        self.refresh_seconds = refresh_seconds
+        self.outbox = Outbox(store)
+        pacer_options: dict[str, Any] = {} if headroom is None else {"headroom": headroom}
+        self.pacers = {
+            name: Pacer(Limits.for_platform(name, settings.delivery), **pacer_options)
+            for name in self.platforms
+        }
+        self.worker = DeliveryWorker(
+            store,
+            self.outbox,
+            self.platforms,
+            self.pacers,
+            settings.delivery,
+            clock=self.clock,
+            concurrency=concurrency,
+            probe_interval=probe_interval,
+        )
+        self.scheduler: AsyncIOScheduler | None = None
+        self._stack: AsyncExitStack | None = None
+        self._ingestor: Ingestor | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._fanout_lock = asyncio.Lock()
+        self._digests: dict[str, DigestSchedule] = {}
+        self._digest_jobs: dict[str, tuple[str, str, str, str]] = {}
+        self._announcement_jobs: set[int] = set()
+        if service is not None and service.notifier is None:
+            service.notifier = self
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Publisher:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            now = self.clock()
+            resent = await self.outbox.recover_in_flight(now)
+            if resent:
+                log.warning("%d messages were in flight when the bot stopped: resending", resent)
+            if any(s.enabled for s in self.settings.sources):
+                self._ingestor = await stack.enter_async_context(self._open_ingestor())
+            await self.enqueue_new_posts()
+            await self.enqueue_announcements()
+            await self.send_due_digests(now)  # the ones missed while the bot was down
+            self._worker_task = asyncio.create_task(self.worker.run(), name="delivery-worker")
+            self.scheduler = self._start_scheduler()
+            await self.refresh_schedules()
+        except BaseException:
+            await self._shutdown()
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self._shutdown()
+        finally:
+            if self._stack is not None:
+                await self._stack.__aexit__(None, None, None)
+                self._stack = None
+            self._ingestor = None
+
+    async def _shutdown(self) -> None:
+        """Stop taking work, let the sends in flight finish (bounded), stop the scheduler."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+        await self.worker.stop(self.shutdown_grace)
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
+            self._worker_task = None
+
+    @asynccontextmanager
+    async def _open_ingestor(self) -> AsyncIterator[Ingestor]:
+        """An Ingestor on its own connection to the database file.
+
+        Ingest is a bulk writer; on its own connection its transactions queue behind the
+        publisher's on SQLite's lock (busy_timeout) instead of colliding with them on the
+        shared connection, where a second BEGIN inside an open transaction is an error.
+        """
+        from kcrush_bot.sources.ingest import Ingestor
+
+        async with AsyncExitStack() as stack:
+            store = self.store
+            if self.store.path != ":memory:":
+                store = await stack.enter_async_context(Store.open(self.store.path, upgrade=False))
+            ingestor = await stack.enter_async_context(Ingestor(store, self.settings))
+            yield ingestor
+
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
+        for source in self.settings.sources:
+            if not source.enabled:
+                continue
+            scheduler.add_job(
+                self._poll_job,
+                IntervalTrigger(
+                    seconds=source.interval, jitter=min(source.interval * 0.1, 60.0) or None
+                ),
+                args=(source,),
+                id=f"poll:{source.name}",
+                name=f"poll {source.name}",
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),  # the first poll at start
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=max(int(source.interval), 1),
+            )
+        scheduler.add_job(
+            self.wake,
+            IntervalTrigger(seconds=WAKE_SECONDS),
+            id="delivery:wake",
+            replace_existing=True,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self._refresh_job,
+            IntervalTrigger(seconds=self.refresh_seconds),
+            id="schedules:refresh",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        scheduler.start()
+        return scheduler
+
+    # -- the Notifier port ---------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something was enqueued or an announcement confirmed: the worker looks now, and
+        confirmed announcements and changed schedules are picked up."""
+        self.worker.wake()
+        if self.scheduler is None:
+            return
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_job())
+
+    # -- polling -------------------------------------------------------------------------------
+
+    async def _poll_job(self, source: SourceSettings) -> None:
+        try:
+            report = await self.poll_source(source)
+        except Exception:
+            log.exception("polling %s failed", source.name)
+            return
+        if report.error or report.new:
+            log.info("%s", report.line())
+
+    async def poll_source(self, source: SourceSettings) -> SourceReport:
+        """Ingest one source and fan out what it brought (never a source's silent first sight:
+        the ingest stores those posts as not pushable)."""
+        if self._ingestor is not None:
+            report = await self._ingestor.poll(source)
+        else:
+            async with self._open_ingestor() as ingestor:
+                report = await ingestor.poll(source)
+        if report.new and self.service is not None:
+            self.service.forget_categories()  # the ingest may have added categories
+        if await self.enqueue_new_posts():
+            self.worker.wake()
+        return report
+
+    # -- fan-out -------------------------------------------------------------------------------
+
+    async def _categories(self) -> CategoryIndex:
+        if self.service is not None:
+            return await self.service.categories()
+        return CategoryIndex(await self.store.categories())
+
+    async def enqueue_new_posts(self) -> int:
+        """Outbox rows for pushable posts not yet fanned out; returns how many rows."""
+        total = 0
+        async with self._fanout_lock:
+            while True:
+                pending = await self.outbox.posts_to_publish(FANOUT_CHUNK)
+                if not pending:
+                    break
+                posts = {p.id: p for p in await self.store.posts_by_ids([i for i, _ in pending])}
+                index = await self._categories()
+                names = index.names()
+                subs = SubscriptionIndex(await self.store.subscriptions(), INSTANT)
+                rows: list[NewRow] = []
+                for post_id, published in pending:
+                    post = posts.get(post_id)
+                    if post is not None:
+                        chats = subs.chats_for(post, index)
+                        rows += post_rows(post, _parse_time(published), chats, names)
+                now = self.clock()
+                async with self.outbox.transaction() as db:
+                    total += await self.outbox.insert(db, rows, now)
+                    await self.outbox.mark_posts_enqueued(db, [i for i, _ in pending], now)
+                log.info("fanned out %d posts: %d messages queued", len(pending), len(rows))
+        if total:
+            self.worker.wake()
+        return total
+
+    async def enqueue_announcements(self) -> int:
+        """Outbox rows for confirmed announcements not yet fanned out (and due, if scheduled)."""
+        total = 0
+        async with self._fanout_lock:
+            due = await self.outbox.announcements_to_send(self.clock())
+            if not due:
+                return 0
+            subs = await self.store.subscriptions()
+            index = await self._categories()
+            for item in due:
+                chats = [chat.key for chat in audience(subs, item["category"], index)]
+                at = _parse_time(item["scheduled"] or item["at"])
+                rows = announcement_rows(item["id"], item["text"], at, chats)
+                now = self.clock()
+                async with self.outbox.transaction() as db:
+                    total += await self.outbox.insert(db, rows, now)
+                    await self.outbox.mark_announcement_enqueued(db, item["id"], now)
+                log.info("announcement #%d queued for %d chats", item["id"], len(chats))
+        if total:
+            self.worker.wake()
+        return total
+
+    # -- digests -------------------------------------------------------------------------------
+
+    async def send_due_digests(self, now: datetime) -> int:
+        """Enqueue every digest due at ``now`` (see ``publisher.digests``); returns how many
+        chats' digests were handled (an empty digest is marked sent without a message unless
+        ``digest.send_empty``)."""
+        schedules = await self.store.digests()
+        self._digests = {s.chat.key: s for s in schedules}
+        changed = await self.outbox.digest_changed_at()
+        done = 0
+        for schedule in schedules:
+            fire = due_fire_time(schedule, now, changed.get(schedule.chat.key))
+            if fire is not None:
+                await self._send_digest(schedule, fire, now)
+                done += 1
+        return done
+
+    async def _send_digest(self, schedule: DigestSchedule, fire: datetime, now: datetime) -> int:
+        chat = schedule.chat
+        async with self._fanout_lock:
+            since = digest_window_start(schedule, now)
+            posts = await self.store.posts_for_chat_since(chat, since)
+            # Only what the chat's daily/weekly subscriptions match (keywords included), and
+            # only pushable posts: a source's silent first sight is archive, not news.
+            pushable = await self.outbox.pushable([p.id for p in posts if p.id is not None])
+            index = await self._categories()
+            subs = SubscriptionIndex(await self.store.subscriptions(chat), DIGEST_MODES)
+            posts = [p for p in posts if p.id in pushable and subs.chats_for(p, index)]
+            replies = build_digest(
+                posts,
+                frequency=schedule.frequency,
+                category_names=index.names(),
+                max_items=self.settings.digest.max_items,
+                send_empty=self.settings.digest.send_empty,
+            )
+            rows = [
+                NewRow(
+                    f"digest:{chat.key}:{stamp(fire)}#{number}",
+                    chat.key,
+                    payload_of(reply),
+                    sort_key(fire, "digest", number),
+                )
+                for number, reply in enumerate(replies, start=1)
+            ]
+            # Enqueue and close the window in one transaction: a crash leaves either both or
+            # neither, so a digest is neither skipped nor repeated.
+            async with self.outbox.transaction() as db:
+                queued = await self.outbox.insert(db, rows, now)
+                await self.store.mark_digest_sent(chat, now)
+        log.info(
+            "%s digest for %s (%s): %d posts, %d messages",
+            schedule.frequency.value,
+            chat.key,
+            fire.isoformat(),
+            len(posts),
+            queued,
+        )
+        if queued:
+            self.worker.wake()
+        return queued
+
+    async def _digest_job(self, chat_key: str) -> None:
+        try:
+            schedules = {s.chat.key: s for s in await self.store.digests()}
+            schedule = schedules.get(chat_key)
+            if schedule is None:
+                return
+            now = self.clock()
+            changed = await self.outbox.digest_changed_at()
+            fire = due_fire_time(schedule, now, changed.get(chat_key))
+            if fire is not None:
+                await self._send_digest(schedule, fire, now)
+        except Exception:
+            log.exception("digest for %s failed", chat_key)
+
+    def next_digest_times(self) -> dict[str, datetime]:
+        """Chat key → when its next digest fires (from the schedules last read)."""
+        now = self.clock()
+        times = {}
+        for key, schedule in self._digests.items():
+            fire = next_fire(digest_trigger(schedule), now)
+            if fire is not None:
+                times[key] = fire
+        return times
+
+    # -- keeping the schedules in step with the tables ------------------------------------------
+
+    async def _refresh_job(self) -> None:
+        try:
+            await self.enqueue_new_posts()
+            await self.enqueue_announcements()
+            await self.refresh_schedules()
+            await self.send_due_digests(self.clock())
+        except Exception:
+            log.exception("refreshing schedules failed")
+
+    async def refresh_schedules(self) -> None:
+        """(Re-)register digest cron jobs and scheduled announcements from the tables.
+
+        A job is replaced only when its schedule changed, so a refresh never moves a fire time.
+        """
+        schedules = await self.store.digests()
+        self._digests = {s.chat.key: s for s in schedules}
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        for key, schedule in self._digests.items():
+            sig = signature(schedule)
+            if self._digest_jobs.get(key) == sig:
+                continue
+            scheduler.add_job(
+                self._digest_job,
+                digest_trigger(schedule),
+                args=(key,),
+                id=f"digest:{key}",
+                name=f"{schedule.frequency.value} digest for {key}",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                # A run late by up to an hour still goes; anything later is caught by the
+                # refresh job's due check, which sends each missed digest once.
+                misfire_grace_time=3600,
+            )
+            self._digest_jobs[key] = sig
+        for key in set(self._digest_jobs) - set(self._digests):
+            with contextlib.suppress(Exception):
+                scheduler.remove_job(f"digest:{key}")
+            del self._digest_jobs[key]
+        now = self.clock()
+        for announcement_id, when in await self.outbox.scheduled_announcements():
+            if announcement_id in self._announcement_jobs or when <= now:
+                continue
+            scheduler.add_job(
+                self._announcement_job,
+                DateTrigger(run_date=when + timedelta(milliseconds=1)),
+                id=f"announcement:{announcement_id}",
+                replace_existing=True,
+                misfire_grace_time=None,  # however late: an announcement is never skipped
+            )
+            self._announcement_jobs.add(announcement_id)
+
+    async def _announcement_job(self) -> None:
+        try:
+            await self.enqueue_announcements()
+        except Exception:
+            log.exception("scheduled announcement failed")
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def deliver_due(self) -> int:
+        """One full pass of the worker: everything due now is sent (tests and the bench)."""
+        return await self.worker.drain()
+
+    @property
+    def delivery_stats(self) -> DeliveryStats:
+        return self.worker.stats

@@ -1,0 +1,445 @@
+"""The outbox's SQL: what must reach which chat, claimed, sent, retried, failed or dropped.
+
+The outbox table is the truth about delivery (RoboDanny's timers: the row is the truth, a task
+sleeps until the next due row). A row moves ``pending`` → ``sending`` (claimed, in flight) →
+``sent`` | ``pending`` again with a later ``due_at`` (retry) | ``failed`` (gave up) |
+``dropped`` (the chat went away). Enqueueing is idempotent by ``UNIQUE (item, chat_key)``.
+
+Only this module writes outbox SQL. Its transactions go through ``Store.transaction()`` under
+one lock of its own, so the publisher's claims and outcome commits never interleave with one
+another on the shared connection.
+
+Times in the outbox are fixed-width ISO 8601 UTC with microseconds, so that text order is time
+order and a ``retry_after`` of half a second is not rounded away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from kcrush_bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+DROPPED = "dropped"
+
+# ``last_error`` prefixes: a row backing off after a timeout or a 5xx is released at once when
+# its platform recovers; a row waiting out a 429's retry_after is not (that wait is owed).
+TRANSIENT = "transient: "
+RATE_LIMITED = "rate limited: "
+
+
+def stamp(value: datetime) -> str:
+    """Fixed-width UTC text for outbox times: comparable as text, microsecond precision."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def platform_range(platform: str) -> tuple[str, str]:
+    """Chat keys of ``platform`` lie in [``platform:``, ``platform;``): an index-friendly range."""
+    return f"{platform}:", f"{platform};"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """One message to enqueue for one chat."""
+
+    item: str  # "post:ID", "announcement:ID", "digest:CHAT:WHEN#PAGE"
+    chat_key: str
+    payload: dict[str, Any]
+    sort_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A claimed row: what the worker sends."""
+
+    id: int
+    item: str
+    chat_key: str
+    payload: str
+    sort_key: str
+    attempts: int
+
+    @property
+    def platform(self) -> str:
+        return self.chat_key.split(":", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one send, committed in a group with others (see ``Outbox.record``)."""
+
+    row_id: int
+    status: str  # sent, pending (retry), failed
+    at: str
+    message_id: str | None = None
+    due_at: str | None = None
+    attempts: int | None = None
+    error: str | None = None
+
+
+class Outbox:
+    """The outbox table on the store's connection."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db: aiosqlite.Connection = store.db
+        # One connection is shared by everything, and a second BEGIN while a transaction is
+        # open on it fails. If the store serialises its transactions itself (a ``write_lock``
+        # taken by ``Store.transaction``), that is enough; otherwise this lock at least keeps
+        # the publisher's own transactions (claims, outcome groups, fan-outs, and the store
+        # calls made under ``guard``) one at a time.
+        self._store_locks = isinstance(getattr(store, "write_lock", None), asyncio.Lock)
+        self.lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Hold while calling a store method that opens its own transaction."""
+        if self._store_locks:
+            yield
+        else:
+            async with self.lock:
+                yield
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self.guard(), self.store.transaction() as db:
+            yield db
+
+    # -- enqueueing ----------------------------------------------------------------------------
+
+    async def insert(self, db: aiosqlite.Connection, rows: Sequence[NewRow], now: datetime) -> int:
+        """Insert rows inside the caller's transaction; an (item, chat) already there is skipped.
+
+        Returns how many rows were new.
+        """
+        if not rows:
+            return 0
+        when = stamp(now)
+        created = when[:19] + "+00:00"
+        cursor = await db.executemany(
+            "INSERT OR IGNORE INTO outbox (item, chat_key, payload, sort_key, due_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.item,
+                    r.chat_key,
+                    json.dumps(r.payload, ensure_ascii=False, separators=(",", ":")),
+                    r.sort_key,
+                    when,
+                    created,
+                )
+                for r in rows
+            ],
+        )
+        return max(int(cursor.rowcount or 0), 0)
+
+    async def posts_to_publish(self, limit: int = 500) -> list[tuple[int, str]]:
+        """Pushable posts not yet fanned out: (id, publication time), oldest first."""
+        async with self.db.execute(
+            "SELECT id, coalesce(published_at, first_seen_at) FROM posts "
+            "WHERE pushable = 1 AND enqueued_at IS NULL ORDER BY 2, id LIMIT ?",
+            (limit,),
+        ) as cursor:
+            return [(int(r[0]), str(r[1])) for r in await cursor.fetchall()]
+
+    async def mark_posts_enqueued(
+        self, db: aiosqlite.Connection, post_ids: Iterable[int], now: datetime
+    ) -> None:
+        await db.executemany(
+            "UPDATE posts SET enqueued_at = ? WHERE id = ?",
+            [(stamp(now), post_id) for post_id in post_ids],
+        )
+
+    async def pushable(self, post_ids: Sequence[int]) -> set[int]:
+        """Which of these posts are news (not a silent archive)."""
+        if not post_ids:
+            return set()
+        async with self.db.execute(
+            "SELECT id FROM posts WHERE pushable = 1 AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(post_ids)),),
+        ) as cursor:
+            return {int(r[0]) for r in await cursor.fetchall()}
+
+    async def announcements_to_send(self, now: datetime) -> list[dict[str, Any]]:
+        """Confirmed announcements not yet fanned out whose time has come (or that have none)."""
+        async with self.db.execute(
+            "SELECT id, text, category, coalesce(confirmed_at, created_at), scheduled_for "
+            "FROM announcements WHERE status = 'confirmed' AND enqueued_at IS NULL "
+            "ORDER BY id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        due = []
+        for r in rows:
+            scheduled = datetime.fromisoformat(r[4]) if r[4] else None
+            if scheduled is not None and scheduled.tzinfo is None:
+                scheduled = scheduled.replace(tzinfo=UTC)
+            if scheduled is not None and scheduled > now:
+                continue
+            due.append(
+                {"id": int(r[0]), "text": r[1], "category": r[2], "at": r[3], "scheduled": r[4]}
+            )
+        return due
+
+    async def scheduled_announcements(self) -> list[tuple[int, datetime]]:
+        """Confirmed, not yet fanned out, with a time: what the scheduler's date jobs wait for."""
+        async with self.db.execute(
+            "SELECT id, scheduled_for FROM announcements WHERE status = 'confirmed' "
+            "AND enqueued_at IS NULL AND scheduled_for IS NOT NULL"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        found = []
+        for r in rows:
+            when = datetime.fromisoformat(r[1])
+            found.append((int(r[0]), when if when.tzinfo else when.replace(tzinfo=UTC)))
+        return found
+
+    async def mark_announcement_enqueued(
+        self, db: aiosqlite.Connection, announcement_id: int, now: datetime
+    ) -> None:
+        # 'sent' once fanned out: every chat's delivery is then the outbox's business.
+        await db.execute(
+            "UPDATE announcements SET enqueued_at = ?, status = 'sent' WHERE id = ?",
+            (stamp(now), announcement_id),
+        )
+
+    async def digest_changed_at(self) -> dict[str, datetime]:
+        """When each chat's digest schedule was last set: a digest is never due before that."""
+        async with self.db.execute("SELECT chat_key, updated_at FROM digests") as cursor:
+            rows = await cursor.fetchall()
+        return {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        platforms: Sequence[str],
+        cooling: Collection[str] = (),
+    ) -> tuple[list[OutboxRow], list[str]]:
+        """Claim up to ``limit`` due rows, at most one per chat, and mark them ``sending``.
+
+        A row is claimable only as its chat's head: no earlier row of the chat (by sort key,
+        then id) is pending, and no row of the chat is in flight. That keeps publication order
+        within a chat while different chats go out concurrently. Rows of inactive chats and of
+        platforms not running wait. Heads of chats still ``cooling`` (sent to less than the
+        per-chat interval ago) are not claimed, so they hold no send slot while they wait; their
+        keys are returned so the worker knows when to look again.
+        """
+        if limit <= 0 or not platforms:
+            return [], []
+        when = stamp(now)
+        platform_sql = " OR ".join("(o.chat_key >= ? AND o.chat_key < ?)" for _ in platforms)
+        params: list[Any] = [when]
+        for name in platforms:
+            params.extend(platform_range(name))
+        # Each chat has at most one head, so looking at limit + len(cooling) heads always
+        # finds ``limit`` claimable ones when there are that many.
+        params.append(limit + len(cooling))
+        async with self.transaction() as db:
+            async with db.execute(
+                f"""
+                SELECT o.id, o.item, o.chat_key, o.payload, o.sort_key, o.attempts
+                  FROM outbox o
+                 WHERE o.status = 'pending' AND o.due_at <= ?
+                   AND ({platform_sql})
+                   AND NOT EXISTS (
+                       SELECT 1 FROM outbox e
+                        WHERE e.chat_key = o.chat_key
+                          AND (e.status = 'sending'
+                               OR (e.status = 'pending'
+                                   AND (e.sort_key, e.id) < (o.sort_key, o.id))))
+                   AND EXISTS (SELECT 1 FROM chats c WHERE c.key = o.chat_key AND c.active = 1)
+                 ORDER BY o.due_at, o.id
+                 LIMIT ?
+                """,
+                params,
+            ) as cursor:
+                heads = [OutboxRow(*r) for r in await cursor.fetchall()]
+            rows: list[OutboxRow] = []
+            waiting: list[str] = []
+            for row in heads:
+                if row.chat_key in cooling:
+                    waiting.append(row.chat_key)
+                elif len(rows) < limit:
+                    rows.append(row)
+            if rows:
+                await db.executemany(
+                    "UPDATE outbox SET status = 'sending', claimed_at = ? WHERE id = ?",
+                    [(when, r.id) for r in rows],
+                )
+        return rows, waiting
+
+    async def next_due(self, now: datetime, platforms: Sequence[str]) -> datetime | None:
+        """When the next chat head of a running platform falls due after ``now``: how long the
+        worker may sleep. (Heads due already wait on a send in flight or a cooling chat, and
+        the worker is woken for those.)"""
+        if not platforms:
+            return None
+        platform_sql = " OR ".join("(o.chat_key >= ? AND o.chat_key < ?)" for _ in platforms)
+        params: list[Any] = [stamp(now)]
+        for name in platforms:
+            params.extend(platform_range(name))
+        async with self.db.execute(
+            f"""
+            SELECT o.due_at FROM outbox o
+             WHERE o.status = 'pending' AND o.due_at > ? AND ({platform_sql})
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox e
+                    WHERE e.chat_key = o.chat_key AND e.status = 'pending'
+                      AND (e.sort_key, e.id) < (o.sort_key, o.id))
+             ORDER BY o.due_at LIMIT 1
+            """,
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    async def release(self, row_ids: Sequence[int]) -> None:
+        """Claimed rows that were never handed to the platform go back to pending as they were."""
+        if not row_ids:
+            return
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE outbox SET status = 'pending', claimed_at = NULL "
+                "WHERE id = ? AND status = 'sending'",
+                [(row_id,) for row_id in row_ids],
+            )
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Commit a group of outcomes in one transaction (a group commit of sent marks)."""
+        sent = [(o.at, o.message_id, o.row_id) for o in outcomes if o.status == SENT]
+        retry = [(o.due_at, o.attempts, o.error, o.row_id) for o in outcomes if o.status == PENDING]
+        failed = [(o.attempts, o.error, o.row_id) for o in outcomes if o.status == FAILED]
+        async with self.transaction() as db:
+            if sent:
+                await db.executemany(
+                    "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, "
+                    "last_error = NULL WHERE id = ?",
+                    sent,
+                )
+            if retry:
+                await db.executemany(
+                    "UPDATE outbox SET status = 'pending', due_at = ?, attempts = ?, "
+                    "last_error = ?, claimed_at = NULL WHERE id = ?",
+                    retry,
+                )
+            if failed:
+                await db.executemany(
+                    "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
+                    "claimed_at = NULL WHERE id = ?",
+                    failed,
+                )
+
+    async def drop_chat(self, row_id: int, chat_key: str, reason: str, now: datetime) -> int:
+        """The chat cannot be reached: the tried row failed, every other pending row dropped.
+
+        Returns how many pending rows were dropped.
+        """
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+                "claimed_at = NULL WHERE id = ?",
+                (reason[:500], row_id),
+            )
+            cursor = await db.execute(
+                "UPDATE outbox SET status = 'dropped', last_error = ? "
+                "WHERE chat_key = ? AND status IN ('pending', 'sending') AND id != ?",
+                (f"chat deactivated: {reason}"[:500], chat_key, row_id),
+            )
+            return int(cursor.rowcount or 0)
+
+    async def resend_moved(self, row_id: int, now: datetime) -> None:
+        """The chat moved (its key already followed by ON UPDATE CASCADE): send again now."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL, "
+                "last_error = 'chat moved' WHERE id = ?",
+                (stamp(now), row_id),
+            )
+
+    async def copy_to_chat(self, row_id: int, new_chat_key: str, now: datetime) -> None:
+        """The chat moved to one we already know: its message goes there (once) instead."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO outbox (item, chat_key, payload, sort_key, due_at, "
+                "created_at) SELECT item, ?, payload, sort_key, ?, created_at FROM outbox "
+                "WHERE id = ?",
+                (new_chat_key, stamp(now), row_id),
+            )
+            await db.execute(
+                "UPDATE outbox SET status = 'dropped', last_error = ? WHERE id = ?",
+                (f"chat moved to {new_chat_key}", row_id),
+            )
+
+    # -- recovery and platform-wide trouble ---------------------------------------------------
+
+    async def recover_in_flight(self, now: datetime) -> int:
+        """Rows left ``sending`` by a crash go out again (and only those: pending rows were never
+        sent, sent rows are done). Pending rows of chats deactivated meanwhile are dropped."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL "
+                "WHERE status = 'sending'",
+                (stamp(now),),
+            )
+            resent = int(cursor.rowcount or 0)
+            await db.execute(
+                "UPDATE outbox SET status = 'dropped', last_error = 'chat inactive' "
+                "WHERE status = 'pending' "
+                "AND chat_key IN (SELECT key FROM chats WHERE active = 0)"
+            )
+        return resent
+
+    async def release_transient(self, platform: str, now: datetime) -> int:
+        """The platform answers again: rows backing off after timeouts or 5xx are due now."""
+        low, high = platform_range(platform)
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE outbox SET due_at = ? WHERE status = 'pending' AND due_at > ? "
+                "AND chat_key >= ? AND chat_key < ? AND last_error LIKE ?",
+                (stamp(now), stamp(now), low, high, TRANSIENT + "%"),
+            )
+            return int(cursor.rowcount or 0)
+
+    async def bring_forward_probe(self, platform: str, now: datetime) -> int | None:
+        """One row backing off on a failing platform is made due now, to learn whether the
+        platform is back; returns its id (None when there is none)."""
+        low, high = platform_range(platform)
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT id FROM outbox WHERE status = 'pending' AND due_at > ? "
+                "AND chat_key >= ? AND chat_key < ? AND last_error LIKE ? "
+                "ORDER BY due_at, id LIMIT 1",
+                (stamp(now), low, high, TRANSIENT + "%"),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            await db.execute("UPDATE outbox SET due_at = ? WHERE id = ?", (stamp(now), row[0]))
+            return int(row[0])
+
+    # -- figures -------------------------------------------------------------------------------
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
+            return {r[0]: int(r[1]) for r in await cursor.fetchall()}

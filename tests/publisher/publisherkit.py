@@ -1,0 +1,105 @@
+"""Test kit for the publisher: an in-process Platform that records sends and fails on cue."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import make_post
+
+from kcrush_bot import settings as settings_mod
+from kcrush_bot.core.models import ChatRef
+from kcrush_bot.core.replies import Reply
+from kcrush_bot.settings import Settings
+
+__all__ = ["FakeClock", "FakePlatform", "make_post", "make_settings"]
+
+
+@dataclass
+class Send:
+    at: float
+    chat: str
+    reply: Reply
+    ok: bool
+
+
+class FakePlatform:
+    """Implements the ``Platform`` port. ``script(chat, *outcomes)`` queues what the next sends
+    to that chat do: an exception to raise, a float to sleep first, or None to succeed."""
+
+    def __init__(self, name: str = "telegram", *, latency: float = 0.0) -> None:
+        self.name = name
+        self.latency = latency
+        self.attempts: list[Send] = []
+        self._scripts: dict[str, list[Any]] = defaultdict(list)
+        self.failing: Callable[[str], BaseException | None] | None = None
+        self._ids = itertools.count(1)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __aenter__(self) -> FakePlatform:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def script(self, chat: str, *outcomes: Any) -> None:
+        self._scripts[chat].extend(outcomes)
+
+    async def send(self, chat: ChatRef, reply: Reply) -> list[str]:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            outcome = self._scripts[chat.key].pop(0) if self._scripts[chat.key] else None
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if isinstance(outcome, int | float):
+                await asyncio.sleep(outcome)
+                outcome = None
+            if outcome is None and self.failing is not None:
+                outcome = self.failing(chat.key)
+            self.attempts.append(Send(time.monotonic(), chat.key, reply, outcome is None))
+            if outcome is not None:
+                raise outcome
+            return [f"{self.name}-{next(self._ids)}"]
+        finally:
+            self.in_flight -= 1
+
+    def delivered(self, chat: str | None = None) -> list[Send]:
+        return [s for s in self.attempts if s.ok and (chat is None or s.chat == chat)]
+
+    def tries(self, chat: str) -> list[Send]:
+        return [s for s in self.attempts if s.chat == chat]
+
+
+class FakeClock:
+    """A settable clock for the publisher's timestamps (delivery waits still use real time)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def make_settings(**delivery: Any) -> Settings:
+    """Settings with fast delivery knobs for tests (overridable)."""
+    values: dict[str, Any] = {"backoff_base": 0.05, "backoff_max": 0.2, "max_attempts": 4}
+    values.update(delivery)
+    return settings_mod.from_dict({"delivery": values, "bot": {"sample_archive": False}})
+
+
+def card_title(reply: Reply) -> str:
+    cards = getattr(reply, "cards", None)
+    if cards:
+        return cards[0].title
+    return getattr(reply, "title", None) or getattr(reply, "text", "")
