@@ -50,7 +50,7 @@ _TRACKING_EXACT = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_")
 _DROP_SCHEMES = ("javascript:", "mailto:", "data:", "tel:", "about:", "vbscript:")
-# The staging mirror's root segment: /staging2025v2/, /staging/, /staging_old/. A hyphen is not
+# The staging mirror's segment: /staging2025v2/, /staging/, /staging_old/. A hyphen is not
 # allowed, so a real post slug such as /staging-a-comeback/ is not mistaken for the mirror.
 _STAGING = re.compile(r"^staging[a-z0-9_]*$", re.IGNORECASE)
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
@@ -104,9 +104,10 @@ def canonical_url(
                 segments.pop()
             continue
         segments.append(quote(segment, safe=_SEGMENT_SAFE))
-    if segments and _STAGING.match(unquote(segments[0])):
+    # Any segment, not only the first: /amp/staging2025v2/… is the mirror too.
+    if any(_STAGING.match(unquote(segment)) for segment in segments):
         return None
-    if segments and segments[-1].lower() == "amp":  # the AMP plugin's /post/amp/ copy
+    while segments and segments[-1].lower() == "amp":  # the AMP plugin's /post/amp/ copy
         segments.pop()
     path = "/" + "".join(s + "/" for s in segments)
 
