@@ -47,7 +47,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from kcrush_bot.core.commands import Command, CommandService
 from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError
@@ -115,6 +115,11 @@ class TelegramPlatform:
         # We call do_api_request with the renderer's method names on purpose (see send);
         # PTB's hint to use the typed method instead is noise for us.
         warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
+        # PTB 22 warns, on every 429, that ``retry_after`` will become a timedelta; the error
+        # translation accepts both types already.
+        warnings.filterwarnings(
+            "ignore", message=r".*`retry_after` will be of type", category=PTBDeprecationWarning
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -105,7 +105,8 @@ def translate(exc: tg.TelegramError) -> DeliveryError:
         return PermanentDelivery(f"{MESSAGE_REJECTED}: {exc.message}")
     if isinstance(exc, tg.TimedOut):
         return RetryableDelivery(f"Telegram did not answer in time: {exc.message}")
-    if isinstance(exc, tg.InvalidToken):
+    if isinstance(exc, tg.InvalidToken | tg.EndPointNotFound):
+        # After start-up PTB reports a 401/404 as EndPointNotFound: the token was revoked.
         return RetryableDelivery("Telegram rejected the bot token; check KCRUSH_TELEGRAM_TOKEN")
     # NetworkError (connection failures, 5xx, unparsable answers) and anything else.
     return RetryableDelivery(f"Telegram is unavailable: {exc.message}")
