@@ -133,6 +133,15 @@ class Request:
     json: Any
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    response: Any = None  # the JSON the fake answered with
+
+    @property
+    def message(self) -> dict[str, Any] | None:
+        """The message this request created (a post, a follow-up, a callback's message)."""
+        body = self.response
+        if isinstance(body, dict) and "resource" in body:
+            return body["resource"].get("message")
+        return body if isinstance(body, dict) and "channel_id" in body else None
 
 
 class _Window:
@@ -392,7 +401,9 @@ class FakeDiscord:
         global_limit: tuple[int, float] | None = (50, 1.0),
         heartbeat_interval_ms: int = 41_250,
         application_id: str = APPLICATION_ID,
+        token: str | None = None,
     ) -> None:
+        self.token = token  # when set, bot requests must carry "Authorization: Bot <token>"
         self.channel_limit = channel_limit
         self.global_limit = global_limit
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -703,14 +714,24 @@ class FakeDiscord:
         record = Request(request.method, path, dict(request.query), body)
         self.requests.append(record)
         try:
+            self._authorize(path, request.headers.get("Authorization"))
             response = await self._answer(request.method, path, record)
         except _Reject as reject:
             response = reject.response
         record.status = response.status
         record.headers = dict(response.headers)
+        if isinstance(response.body, bytes) and response.body:
+            record.response = json.loads(response.body)
         async with self._changed:
             self._changed.notify_all()
         return response
+
+    def _authorize(self, path: str, authorization: str | None) -> None:
+        # Webhook and interaction routes authenticate by the token in their path, not the bot's.
+        if self.token is None or path.startswith(("/webhooks/", "/interactions/")):
+            return
+        if authorization != f"Bot {self.token}":
+            raise _Reject(_json_response({"message": "401: Unauthorized", "code": 0}, 401))
 
     async def _read_body(self, request: web.Request) -> Any:
         if not request.can_read_body:
@@ -981,3 +1002,19 @@ class FakeDiscord:
 async def start_fake_discord(**options: Any) -> FakeDiscord:
     """Start a fake Discord on 127.0.0.1 (a free port); ``close()`` it when done."""
     return await FakeDiscord(**options).start()
+
+
+FAKE_TOKEN = "fake-discord-token.not-a-real-one"
+
+
+def settings_for(fake: FakeDiscord, **overrides: Any) -> Any:
+    """``DiscordSettings`` pointing at ``fake`` (token ``FAKE_TOKEN`` unless overridden)."""
+    from kcrush_bot.settings import DiscordSettings, Secret
+
+    values: dict[str, Any] = {
+        "api_base": fake.api_base,
+        "gateway_url": fake.gateway_url,
+        "token": Secret(FAKE_TOKEN),
+    }
+    values.update(overrides)
+    return DiscordSettings(**values)
