@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Optional, Protocol
 
 import discord
@@ -133,9 +133,9 @@ def _annotation(arg: Arg) -> Any:
 
 def _completer(
     invoker: Invoker, command: Command, arg: Arg
-) -> Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]:
+) -> Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
     async def complete(
-        interaction: discord.Interaction, current: str
+        interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
         return await invoker.complete(interaction, command, arg, current)
 
