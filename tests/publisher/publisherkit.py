@@ -92,8 +92,16 @@ class FakeClock:
 
 
 def make_settings(**delivery: Any) -> Settings:
-    """Settings with fast delivery knobs for tests (overridable)."""
-    values: dict[str, Any] = {"backoff_base": 0.05, "backoff_max": 0.2, "max_attempts": 4}
+    """Settings with fast delivery knobs for tests (overridable): short back-offs, and chats
+    spaced 0.1 s apart instead of 1 s (3 s in groups) unless a test is about that spacing."""
+    values: dict[str, Any] = {
+        "backoff_base": 0.05,
+        "backoff_max": 0.2,
+        "max_attempts": 4,
+        "telegram_per_chat_seconds": 0.1,
+        "telegram_group_per_minute": 600.0,
+        "discord_per_channel_seconds": 0.1,
+    }
     values.update(delivery)
     return settings_mod.from_dict({"delivery": values, "bot": {"sample_archive": False}})
 
@@ -103,3 +111,10 @@ def card_title(reply: Reply) -> str:
     if cards:
         return cards[0].title
     return getattr(reply, "title", None) or getattr(reply, "text", "")
+
+
+async def wait_until(predicate: Callable[[], object], within: float = 5.0) -> None:
+    """Wait until ``predicate()`` is true: the fakes' state has no event to wait on."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polling a fake's state is the point
+            await asyncio.sleep(0.01)

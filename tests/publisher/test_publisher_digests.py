@@ -1,0 +1,148 @@
+"""Digests: due at the chat's local time across DST, missed ones sent once, split when long."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
+from kcrush_bot.publisher import Publisher
+from kcrush_bot.storage import Store
+from publisher.publisherkit import FakeClock, FakePlatform, make_post, make_settings
+
+CHAT = ChatRef("telegram", "-1001")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+async def daily_digest(
+    store: Store,
+    *,
+    tz: str = "America/New_York",
+    time: str = "09:00",
+    last_sent: datetime | None,
+    frequency: Mode = Mode.DAILY,
+    weekday: str = "mon",
+) -> None:
+    await store.subscribe(CHAT, ["interviews"], frequency)
+    await store.set_digest(DigestSchedule(CHAT, frequency, time, tz, weekday))
+    # The schedule was set long before the times these tests look at.
+    await store.db.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    if last_sent is not None:
+        await store.mark_digest_sent(CHAT, last_sent)
+
+
+async def digest_items(store: Store) -> list[str]:
+    async with store.db.execute("SELECT item FROM outbox ORDER BY sort_key") as cursor:
+        return [r[0] for r in await cursor.fetchall()]
+
+
+async def test_daily_digest_follows_local_time_into_daylight_saving(store: Store):
+    clock = FakeClock()
+    publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()}, clock=clock)
+    await daily_digest(store, last_sent=utc(2024, 3, 9, 14, 0))  # 09:00 EST
+    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+
+    # 2024-03-10: clocks went forward at 02:00, so 09:00 local is 13:00 UTC, not 14:00.
+    assert await publisher.send_due_digests(utc(2024, 3, 10, 12, 59)) == 0
+    assert await publisher.send_due_digests(utc(2024, 3, 10, 13, 0)) == 1
+    assert await publisher.send_due_digests(utc(2024, 3, 10, 13, 30)) == 0
+    assert await digest_items(store) == ["digest:telegram:-1001:2024-03-10T13:00:00.000000+00:00#1"]
+    clock.now = utc(2024, 3, 10, 13, 30)
+    assert publisher.next_digest_times() == {CHAT.key: utc(2024, 3, 11, 13, 0)}
+
+
+async def test_daily_digest_follows_local_time_out_of_daylight_saving(store: Store):
+    publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()})
+    await daily_digest(store, last_sent=utc(2024, 11, 2, 13, 0))  # 09:00 EDT
+    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+
+    # 2024-11-03: clocks went back at 02:00, so 09:00 local is 14:00 UTC again.
+    assert await publisher.send_due_digests(utc(2024, 11, 3, 13, 0)) == 0
+    assert await publisher.send_due_digests(utc(2024, 11, 3, 13, 59)) == 0
+    assert await publisher.send_due_digests(utc(2024, 11, 3, 14, 0)) == 1
+
+
+async def test_weekly_digest_fires_on_its_day_name(store: Store):
+    publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()})
+    # Friday 18:00 in Seoul is 09:00 UTC; 2024-05-03 was a Friday.
+    await daily_digest(
+        store,
+        tz="Asia/Seoul",
+        time="18:00",
+        frequency=Mode.WEEKLY,
+        weekday="fri",
+        last_sent=utc(2024, 4, 26, 9, 0),
+    )
+    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    assert await publisher.send_due_digests(utc(2024, 5, 2, 9, 0)) == 0  # Thursday
+    assert await publisher.send_due_digests(utc(2024, 5, 3, 8, 59)) == 0
+    assert await publisher.send_due_digests(utc(2024, 5, 3, 9, 0)) == 1
+
+
+async def test_missed_digest_goes_out_once_after_a_restart(store: Store):
+    telegram = FakePlatform()
+    clock = FakeClock(utc(2024, 6, 5, 12, 0))
+    await daily_digest(store, last_sent=utc(2024, 6, 1, 13, 0))  # down since June 1st
+    await store.upsert_posts([make_post(1), make_post(2)], source="feed", pushable=True)
+
+    async with Publisher(store, make_settings(), {"telegram": telegram}, clock=clock):
+        pass
+    publisher = Publisher(store, make_settings(), {"telegram": telegram}, clock=clock)
+    async with publisher:  # a second restart the same day: already sent
+        await publisher.deliver_due()
+    assert await digest_items(store) == ["digest:telegram:-1001:2024-06-04T13:00:00.000000+00:00#1"]
+    assert len(telegram.delivered(CHAT.key)) == 1
+    page = telegram.delivered(CHAT.key)[0].reply
+    assert [item.title for item in page.items] == [make_post(1).title, make_post(2).title]
+    [schedule] = await store.digests()
+    assert schedule.last_sent_at == utc(2024, 6, 5, 12, 0)
+
+
+async def test_nothing_new_sends_nothing_unless_asked(store: Store):
+    await daily_digest(store, last_sent=utc(2024, 6, 1, 13, 0))
+    quiet = Publisher(store, make_settings(), {"telegram": FakePlatform()})
+    assert await quiet.send_due_digests(utc(2024, 6, 2, 13, 0)) == 1
+    assert await digest_items(store) == []
+
+    from dataclasses import replace
+
+    settings = make_settings()
+    chatty = Publisher(
+        store,
+        replace(settings, digest=replace(settings.digest, send_empty=True)),
+        {"telegram": FakePlatform()},
+    )
+    assert await chatty.send_due_digests(utc(2024, 6, 3, 13, 0)) == 1
+    assert len(await digest_items(store)) == 1
+
+
+async def test_long_digest_is_split_and_silent_posts_left_out(store: Store):
+    telegram = FakePlatform()
+    publisher = Publisher(store, make_settings(), {"telegram": telegram})
+    await daily_digest(store, last_sent=None)
+    await store.upsert_posts([make_post(n) for n in range(1, 24)], source="feed", pushable=True)
+    await store.upsert_posts([make_post(99)], source="first-sight", pushable=False)
+    await store.upsert_posts(
+        [make_post(50, category="news")], source="feed", pushable=True
+    )  # not a category the chat follows
+    assert await publisher.send_due_digests(datetime.now(UTC)) == 1
+    assert await publisher.deliver_due() == 3
+    pages = [s.reply for s in telegram.delivered(CHAT.key)]
+    assert [p.page for p in pages] == [1, 2, 3]
+    titles = [item.title for p in pages for item in p.items]
+    assert titles == [make_post(n).title for n in range(1, 24)]
+
+
+async def test_keyword_filters_apply_to_digests(store: Store):
+    publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()})
+    await daily_digest(store, last_sent=None)
+    await store.subscribe(CHAT, ["interviews"], Mode.DAILY, keywords=["artist2"])
+    await store.upsert_posts([make_post(1), make_post(2)], source="feed", pushable=True)
+    await publisher.send_due_digests(datetime.now(UTC))
+    async with store.db.execute("SELECT payload FROM outbox") as cursor:
+        [(payload,)] = await cursor.fetchall()
+    items = json.loads(payload)["reply"]["items"]
+    assert [i["title"] for i in items] == [make_post(2).title]
