@@ -1,0 +1,155 @@
+"""End-to-end kit: a feed site on loopback whose RSS can change between polls, and the bot's
+real objects (store, command service, Telegram and Discord platforms, publisher) wired through
+the composition root against the fake platforms."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from fakes.discord_api import FAKE_TOKEN, FakeDiscord, start_fake_discord
+from fakes.telegram_api import FakeTelegram, start_fake_telegram
+from kcrush_bot import app
+from kcrush_bot import settings as settings_mod
+from kcrush_bot.publisher import Publisher
+from kcrush_bot.settings import Settings
+
+BASE_DATE = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    n: int
+    categories: tuple[str, ...] = ("Interviews", "K-Pop Interviews")
+
+    @property
+    def title(self) -> str:
+        return f"KCRUSH Interview number {self.n} with Artist{self.n}"
+
+    @property
+    def url(self) -> str:
+        return f"https://www.kcrush.com/kcrush-interview-number-{self.n}/"
+
+
+def rss(items: list[Item]) -> bytes:
+    """A WordPress-like RSS 2.0 document, newest item first."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>',
+        "<title>KCrush America Magazine</title><link>https://www.kcrush.com</link>",
+        "<description>K-Pop interviews</description>",
+    ]
+    for item in sorted(items, key=lambda i: -i.n):
+        when = format_datetime(BASE_DATE + timedelta(hours=item.n))
+        cats = "".join(f"<category><![CDATA[{c}]]></category>" for c in item.categories)
+        parts.append(
+            f"<item><title>{escape(item.title)}</title><link>{item.url}</link>"
+            f"<pubDate>{when}</pubDate>{cats}"
+            f'<guid isPermaLink="false">https://www.kcrush.com/?p={item.n}</guid>'
+            f"<description><![CDATA[<p>Artist{item.n} talks about the new album.</p>]]>"
+            "</description></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
+@dataclass
+class FeedSite:
+    """Serves ``/feed/`` from ``items``; change the list and the next poll sees it."""
+
+    items: list[Item] = field(default_factory=list)
+    base: str = ""
+    hits: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/feed/"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        return web.Response(body=rss(self.items), content_type="application/rss+xml")
+
+
+@asynccontextmanager
+async def feed_site(items: list[Item]) -> AsyncIterator[FeedSite]:
+    site = FeedSite(list(items))
+    web_app = web.Application()
+    web_app.router.add_get("/feed/", site.handle)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    site.base = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        yield site
+    finally:
+        await runner.cleanup()
+
+
+def bot_settings(
+    *,
+    telegram: FakeTelegram | None,
+    discord: FakeDiscord | None,
+    database: Path,
+    feed_url: str | None = None,
+    interval: float = 1.0,
+    delivery: dict[str, Any] | None = None,
+) -> Settings:
+    data: dict[str, Any] = {
+        "bot": {"sample_archive": False, "database": str(database)},
+        "delivery": delivery or {},
+    }
+    env = {}
+    if telegram is not None:
+        data["telegram"] = {"base_url": telegram.base_url, "base_file_url": telegram.base_file_url}
+        env["KCRUSH_TELEGRAM_TOKEN"] = telegram.token
+    if discord is not None:
+        data["discord"] = {"api_base": discord.api_base, "gateway_url": discord.gateway_url}
+        env["KCRUSH_DISCORD_TOKEN"] = FAKE_TOKEN
+    if feed_url is not None:
+        data["sources"] = [
+            {"name": "kcrush", "kind": "feed", "url": feed_url, "interval": interval}
+        ]
+    return settings_mod.from_dict(data, environ=env)
+
+
+@dataclass
+class Bot:
+    app: app.App
+    publisher: Publisher
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings, **publisher_options: Any) -> AsyncIterator[Bot]:
+    """The bot as ``kcrush-bot run`` builds it: store, service, platforms, then the publisher."""
+    async with app.build(settings) as built, AsyncExitStack() as stack:
+        platforms = app.platforms_for(built, console=False)
+        built.platforms = platforms
+        for platform in platforms.values():
+            await stack.enter_async_context(platform)
+        publisher = Publisher(
+            built.store, settings, platforms, service=built.service, **publisher_options
+        )
+        built.notifier.target = publisher
+        await stack.enter_async_context(publisher)
+        yield Bot(built, publisher)
+
+
+@asynccontextmanager
+async def fake_platforms(
+    **telegram_options: Any,
+) -> AsyncIterator[tuple[FakeTelegram, FakeDiscord]]:
+    telegram = await start_fake_telegram(**telegram_options)
+    discord = await start_fake_discord()
+    try:
+        yield telegram, discord
+    finally:
+        await telegram.close()
+        await discord.close()
