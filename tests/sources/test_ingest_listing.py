@@ -96,3 +96,16 @@ def test_the_seed_text_listings_yield_every_item() -> None:
     # Image-alt lines ("Yo garam 1") are not titles.
     assert "Yo garam 1" not in titles and "Interview Inline Speed Skater, Yoo Ga-ram" in titles
     assert titles[-1] == "KCrush Interview With Rising Star – MAIL"
+
+
+async def test_backfill_with_a_progress_bar_ingests_the_same(
+    store: Store, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve(LISTING, fixture_bytes("listing-page1.html"), content_type="text/html")
+    feed_server.serve(
+        LISTING + "page/2/", fixture_bytes("listing-page2.html"), content_type="text/html"
+    )
+    settings = make_settings([{"name": "featured", "kind": "listing", "url": url}])
+    async with Ingestor(store, settings) as ingestor:
+        (report,) = await ingestor.poll_all(backfill=True, progress=True)
+    assert report.error is None and report.pages == 2 and len(report.new) == 5
