@@ -1,0 +1,167 @@
+"""Console rendering: readable plain text that hostile input cannot use to drive the terminal."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
+from kcrush_bot.core.render.console import render_reply
+from kcrush_bot.core.replies import (
+    Button,
+    Cards,
+    Confirm,
+    ErrorReply,
+    ListItem,
+    ListPage,
+    Reply,
+    TeaserCard,
+    Text,
+)
+
+SPECIALS = [
+    "\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m", "\r", "\r\n", "\x08", "\x00", "\t", "\n",
+    "<b>", "&amp;", "@everyone", "**x**", "방탄소년단", "한국어 인터뷰 ", "👩‍👩‍👧‍👦", "🇰🇷",
+    "e\u0301", "\u200b", "\ud83d", " ", HIGHLIGHT_START, HIGHLIGHT_END,
+]  # fmt: skip
+fragments = st.one_of(
+    st.sampled_from(SPECIALS),
+    st.text(max_size=12),
+    st.text(st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3), max_size=30),
+)
+hostile = st.lists(fragments, max_size=24).map("".join)
+texts = st.one_of(hostile, st.tuples(hostile, st.integers(1, 20)).map(lambda t: t[0] * t[1]))
+buttons = st.lists(st.builds(Button, label=hostile, action=hostile), max_size=4).map(tuple)
+cards = st.builds(
+    TeaserCard,
+    title=texts,
+    teaser=texts,
+    url=hostile,
+    categories=st.lists(hostile, max_size=3).map(tuple),
+    published_at=st.none() | st.datetimes(),
+    image_url=st.none() | hostile,
+)
+text_replies = st.builds(Text, text=texts, title=st.none() | hostile, buttons=buttons)
+card_replies = st.builds(
+    Cards, cards=st.lists(cards, max_size=4).map(tuple), intro=st.none() | texts
+)
+replies = st.one_of(
+    text_replies,
+    card_replies,
+    st.builds(
+        ListPage,
+        title=texts,
+        items=st.lists(
+            st.builds(ListItem, title=texts, url=st.none() | hostile, detail=st.none() | texts),
+            max_size=12,
+        ).map(tuple),
+        page=st.integers(1, 9),
+        pages=st.integers(1, 9),
+        total=st.none() | st.integers(0, 999),
+        footer=st.none() | hostile,
+        buttons=buttons,
+    ),
+    st.builds(
+        Confirm,
+        prompt=texts,
+        preview=text_replies | card_replies,
+        confirm=st.builds(Button, label=hostile, action=hostile),
+        cancel=st.builds(Button, label=hostile, action=hostile),
+    ),
+    st.builds(ErrorReply, message=texts, suggestions=st.lists(hostile, max_size=3).map(tuple)),
+)
+
+
+def cells(line: str) -> int:
+    """Terminal columns: wide (Hangul, most emoji) take two, combining and format marks none."""
+    return sum(
+        0
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf")
+        else 2
+        if unicodedata.east_asian_width(ch) in ("W", "F")
+        else 1
+        for ch in line
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(replies, st.sampled_from([20, 40, 80, 120]))
+def test_any_reply_is_printable_clean_text_within_the_width(reply: Reply, width: int) -> None:
+    out = render_reply(reply, width)
+    assert out.strip()
+    assert not any(unicodedata.category(ch) in ("Cc", "Cs") and ch != "\n" for ch in out)
+    out.encode("utf-8")
+    for line in out.split("\n"):
+        assert cells(line) <= width, line
+
+
+def test_card_reads_as_title_teaser_link_and_meta() -> None:
+    card = TeaserCard(
+        title="Stray Kids talk MAXIDENT",
+        teaser="We sat down with the eight members before their show.",
+        url="https://kcrush.com/2021/03/16/stray-kids-interview/",
+        categories=("Interviews",),
+        published_at=datetime(2021, 3, 16, tzinfo=UTC),
+    )
+    assert render_reply(Cards((card,), intro="Latest")) == (
+        "Latest\n"
+        "\n"
+        "Stray Kids talk MAXIDENT\n"
+        "  We sat down with the eight members before their show.\n"
+        "  https://kcrush.com/2021/03/16/stray-kids-interview/\n"
+        "  Interviews · 16 Mar 2021"
+    )
+
+
+def test_list_is_numbered_with_highlights_page_and_buttons() -> None:
+    page = ListPage(
+        "Search: bts",
+        (
+            ListItem(
+                "BTS at the Rose Bowl",
+                "https://kcrush.com/bts",
+                f"{HIGHLIGHT_START}BTS{HIGHLIGHT_END} live",
+            ),
+        ),
+        page=2,
+        pages=5,
+        total=12,
+        buttons=(Button("◀ Previous", "search:bts:1"), Button("Next ▶", "search:bts:3")),
+    )
+    assert render_reply(page) == (
+        "Search: bts (12)\n"
+        "1. BTS at the Rose Bowl\n"
+        "   https://kcrush.com/bts\n"
+        "   *BTS* live\n"
+        "Page 2/5\n"
+        "Buttons: [◀ Previous → search:bts:1] [Next ▶ → search:bts:3]"
+    )
+
+
+def test_escape_sequences_cannot_reach_the_terminal() -> None:
+    out = render_reply(Text("\x1b]0;pwned\x07hi\x1b[2J\r\x9b", title="\x1b[31mred"))
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\x9b" not in out
+
+
+def test_hangul_wraps_by_terminal_cells() -> None:
+    out = render_reply(Text("방탄소년단 " * 30), width=40)
+    assert all(cells(line) <= 40 for line in out.split("\n"))
+    assert len(out.split("\n")) > 1
+
+
+def test_confirm_and_error() -> None:
+    confirm = Confirm("Send?", Text("Hello"), Button("Send", "a:1"), Button("Cancel", "a:0"))
+    assert render_reply(confirm) == "Hello\n\nSend?\nButtons: [Send → a:1] [Cancel → a:0]"
+    error = ErrorReply("No category kpop.", ("category interviews",))
+    assert render_reply(error) == "Error: No category kpop.\nTry:\n  • category interviews"
+
+
+def test_many_items_are_all_shown() -> None:
+    items = tuple(ListItem(f"Result {i}", None, "snippet " * 30) for i in range(1, 201))
+    out = render_reply(ListPage("Search", items))
+    numbers = [int(n) for n in re.findall(r"^ *(\d+)\. Result", out, re.MULTILINE)]
+    assert numbers == list(range(1, 201))
