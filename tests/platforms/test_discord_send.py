@@ -54,7 +54,9 @@ hostile = TeaserCard(
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
-    fake = await start_fake_discord(token=FAKE_TOKEN)
+    # A roomier channel bucket than Discord's 5 per 5 s: long replies here take many messages,
+    # and discord.py pacing them is the subject of one test below, not of every test.
+    fake = await start_fake_discord(token=FAKE_TOKEN, channel_limit=(50, 1.0))
     yield fake
     for body in fake.outgoing_messages():
         assert body.get("allowed_mentions") == {"parse": []}, body
