@@ -4,6 +4,7 @@ the composition root against the fake platforms."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.settings import Settings
+from kcrush_bot.storage import Store
 
 BASE_DATE = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -127,10 +129,21 @@ class Bot:
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings, **publisher_options: Any) -> AsyncIterator[Bot]:
-    """The bot as ``kcrush-bot run`` builds it: store, service, platforms, then the publisher."""
+async def running_bot(
+    settings: Settings, *, telegram_timeout: float | None = None, **publisher_options: Any
+) -> AsyncIterator[Bot]:
+    """The bot as ``kcrush-bot run`` builds it: store, service, platforms, then the publisher.
+
+    ``telegram_timeout`` shortens the Telegram adapter's request timeout (for timeout tests).
+    """
     async with app.build(settings) as built, AsyncExitStack() as stack:
         platforms = app.platforms_for(built, console=False)
+        if telegram_timeout is not None:
+            from kcrush_bot.platforms.telegram import TelegramPlatform
+
+            platforms["telegram"] = TelegramPlatform(
+                settings.telegram, built.service, request_timeout=telegram_timeout
+            )
         built.platforms = platforms
         for platform in platforms.values():
             await stack.enter_async_context(platform)
@@ -153,3 +166,16 @@ async def fake_platforms(
     finally:
         await telegram.close()
         await discord.close()
+
+
+async def outbox_statuses(store: Store) -> dict[str, int]:
+    async with store.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
+        return {r[0]: r[1] for r in await cursor.fetchall()}
+
+
+async def wait_for_outbox(store: Store, expected: dict[str, int], within: float = 10.0) -> None:
+    """Wait until the outbox's counts by status are ``expected`` (a send is recorded just
+    after the platform accepted it, so the fake sees it first)."""
+    async with asyncio.timeout(within):
+        while await outbox_statuses(store) != expected:  # noqa: ASYNC110 - polling the table
+            await asyncio.sleep(0.02)
