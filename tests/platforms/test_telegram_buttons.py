@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conftest import MODERATOR_TELEGRAM
 from fakes.telegram_api import (
     SERVER_ERROR,
     FakeTelegram,
@@ -24,7 +23,7 @@ from kcrush_bot.platforms.telegram import TelegramPlatform
 pytestmark = pytest.mark.timeout(30)
 
 PRIVATE = 42
-MODERATOR = int(MODERATOR_TELEGRAM)
+MODERATOR = 1001  # conftest.MODERATOR_TELEGRAM, a moderator in the core_config fixture
 
 
 @pytest.fixture
@@ -124,8 +123,9 @@ async def test_a_failed_edit_still_answers_the_press(fake, bot):
 
 
 async def test_a_moderator_confirms_an_announcement_and_the_prompt_shows_the_outcome(
-    fake, bot, filled_store
+    fake, bot, filled_store, core_config
 ):
+    assert str(MODERATOR) in core_config.moderators.telegram_users
     moderator = user_dict(MODERATOR)
     await run(fake, bot, fake.message_update(MODERATOR, "/announce Live tonight!", user=moderator))
     preview, prompt = fake.sent(MODERATOR)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MODERATOR_TELEGRAM
 from fakes.telegram_api import (
     Limits,
     iter_buttons,
@@ -20,14 +19,16 @@ from fakes.telegram_api import (
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.platforms.telegram import TelegramPlatform
 
-PRIVATE = int(MODERATOR_TELEGRAM)  # the moderator's private chat with the bot
+# The moderator of the core_config fixture (conftest.MODERATOR_TELEGRAM), in their private chat.
+PRIVATE = 1001
 GROUP = -1002000
 CHANNEL = -1003000
 ADMIN, MEMBER = 11, 12
 
 
 @pytest.mark.timeout(45)
-async def test_private_chat_group_and_channel_end_to_end(service, filled_store):
+async def test_private_chat_group_and_channel_end_to_end(service, filled_store, core_config):
+    assert str(PRIVATE) in core_config.moderators.telegram_users
     fake = await start_fake_telegram(limits=Limits.off())
     fake.add_chat(GROUP, "supergroup", "KCrush fans")
     fake.add_chat(CHANNEL, "channel", "KCrush feed")

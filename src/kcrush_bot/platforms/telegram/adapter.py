@@ -24,7 +24,7 @@ import logging
 import re
 import secrets
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,6 +66,8 @@ from kcrush_bot.platforms.telegram.updates import (
 from kcrush_bot.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
+
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 # Only what the bot handles: Telegram then does not send (and we do not poll for) the rest.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CHANNEL_POST, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
@@ -111,7 +113,7 @@ class TelegramPlatform:
         self.request_timeout = request_timeout
         self.admins = AdminCache(settings.admin_cache_seconds)
         self.commands = _telegram_commands(service.registry.for_platform(PLATFORM))
-        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._app: AnyApplication | None = None
         # We call do_api_request with the renderer's method names on purpose (see send);
         # PTB's hint to use the typed method instead is noise for us.
         warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
@@ -124,7 +126,7 @@ class TelegramPlatform:
     # -- lifecycle ---------------------------------------------------------------------------
 
     @property
-    def application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+    def application(self) -> AnyApplication:
         if self._app is None:
             raise RuntimeError("the Telegram platform is not connected: use `async with`")
         return self._app
@@ -133,10 +135,10 @@ class TelegramPlatform:
     def username(self) -> str | None:
         """The bot's @username: from Telegram once connected, else what the caller passed."""
         if self._app is not None and self._app.bot.username:
-            return self._app.bot.username
+            return str(self._app.bot.username)
         return self.bot_username
 
-    def build_application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+    def build_application(self) -> AnyApplication:
         timeout = self.request_timeout
         app = (
             Application.builder()
@@ -188,7 +190,7 @@ class TelegramPlatform:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stop()
 
-    async def _start_updates(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    async def _start_updates(self, app: AnyApplication) -> None:
         assert app.updater is not None
         if self.settings.mode == "webhook":
             url = self.settings.webhook_url
@@ -253,7 +255,7 @@ class TelegramPlatform:
 
     # -- handlers -----------------------------------------------------------------------------
 
-    def _register_handlers(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    def _register_handlers(self, app: AnyApplication) -> None:
         # New messages and channel posts; not edits, or fixing a typo would run a command twice.
         where = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
         for command in self.commands:
@@ -278,7 +280,7 @@ class TelegramPlatform:
 
     def _command_callback(
         self, command: Command
-    ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
         async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if update.effective_message is not None:
                 await self._run_command(command, update.effective_message)
@@ -426,7 +428,8 @@ class TelegramPlatform:
             log.warning("telegram: could not apologise in %s: %s", message.chat.id, exc)
 
     async def _chat_member(self, chat_id: int, user_id: int) -> ChatMember:
-        return await self.application.bot.get_chat_member(chat_id, user_id)
+        member: ChatMember = await self.application.bot.get_chat_member(chat_id, user_id)
+        return member
 
     async def _reply(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
         """Answer a command. Not retried: a late answer to a command is worse than none."""
