@@ -40,6 +40,8 @@ from kcrush_bot.storage import migrate
 TITLE_WEIGHT = 10.0
 TEASER_WEIGHT = 1.0
 MAX_QUERY_TERMS = 12
+# Search ranks (bm25) among at most this many of a query's most recently stored matches.
+RANK_WINDOW = 2000
 MAX_QUERY_CHARS = 256
 _TERM = re.compile(r"\w+", re.UNICODE)
 
@@ -69,13 +71,21 @@ def fts_terms(query: str) -> list[str]:
     return _TERM.findall(query[:MAX_QUERY_CHARS])[:MAX_QUERY_TERMS]
 
 
-def fts_match(terms: Sequence[str], *, any_term: bool = False) -> str:
-    """An FTS5 MATCH expression: every term a quoted string, prefix-matched when ≥ 2 characters.
+_AGGLUTINATIVE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac00-\ud7af]")
 
-    Prefix matching lets Hangul words match with particles attached (서울 finds 서울의); a single
-    character is matched as a whole word, since as a prefix it would match most of the archive.
+
+def fts_match(terms: Sequence[str], *, prefix: bool = False, any_term: bool = False) -> str:
+    """An FTS5 MATCH expression in which every term is a quoted string.
+
+    Hangul (and other CJK) terms are always prefix-matched, so a word matches with particles
+    attached (서울 finds 서울의). Other terms match whole (stemmed) words unless ``prefix``:
+    a long prefix query has to merge every matching term's full list, which is slow for
+    common words, so it is the fallback, not the first try.
     """
-    parts = [f'"{t}"*' if len(t) >= 2 else f'"{t}"' for t in terms]
+    parts = []
+    for term in terms:
+        wide = prefix or bool(_AGGLUTINATIVE.search(term))
+        parts.append(f'"{term}"*' if wide and len(term) >= 2 else f'"{term}"')
     return (" OR " if any_term else " ").join(parts)
 
 
@@ -388,31 +398,67 @@ class Store:
     ) -> tuple[list[SearchHit], int]:
         """Ranked results and how many there are (counted up to 1,000).
 
-        Every word must match; when that finds nothing, any word may. A query under three
-        characters that FTS cannot find falls back to a substring match on titles.
+        Tries, in order, until one finds something: every word whole; every word as a prefix
+        (a word still being typed); any of the words. A query under three characters that FTS
+        cannot find falls back to a substring match on titles.
         """
         terms = fts_terms(query)
         if not terms:
             return [], 0
-        hits, total = await self._fts_search(fts_match(terms), limit, offset)
-        if total == 0 and len(terms) > 1:
-            hits, total = await self._fts_search(fts_match(terms, any_term=True), limit, offset)
-        if total == 0 and sum(len(t) for t in terms) < 3:
+        short = sum(len(t) for t in terms) < 3
+        attempts = [fts_match(terms)]
+        if not short:  # a one- or two-letter prefix matches half the vocabulary
+            attempts.append(fts_match(terms, prefix=True))
+        if len(terms) > 1:
+            attempts.append(fts_match(terms, any_term=True))
+        hits, total = [], 0
+        for match in dict.fromkeys(attempts):  # drop repeats, keep order
+            hits, total = await self._fts_search(match, limit, offset)
+            if total:
+                break
+        if total == 0 and short:
             hits, total = await self._title_substring_search(" ".join(terms), limit, offset)
         return hits, total
 
     async def _fts_search(self, match: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
+        # Rank first on rowid and bm25 alone, then build snippets and join posts for the page
+        # only: computing snippets for every match before sorting made common words slow.
+        #
+        # bm25 costs time for every matching row, and a word like "interview" matches most of
+        # the archive. Ranking is therefore bounded to the RANK_WINDOW most recently stored matches: finding
+        # where that window starts walks the index in rowid order, which needs no scoring.
+        floor = await self._one(
+            "SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? ORDER BY rowid DESC "
+            "LIMIT 1 OFFSET ?",
+            (match, RANK_WINDOW - 1),
+        )
         rows = await self._all(
             f"""
+            WITH ranked AS (
+                SELECT rowid, bm25(posts_fts, ?, ?) AS score FROM posts_fts
+                 WHERE posts_fts MATCH ? AND rowid >= ?
+                 ORDER BY score, rowid DESC LIMIT ? OFFSET ?
+            )
             SELECT {_POST_COLUMNS},
                    snippet(posts_fts, -1, ?, ?, '…', 16) AS snip,
-                   bm25(posts_fts, ?, ?) AS score
-              FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
+                   ranked.score
+              FROM ranked  -- CROSS JOIN keeps this order: look up the page's rows only
+              CROSS JOIN posts_fts ON posts_fts.rowid = ranked.rowid
+              CROSS JOIN posts p ON p.id = ranked.rowid
              WHERE posts_fts MATCH ?
-             ORDER BY score, p.id DESC
-             LIMIT ? OFFSET ?
+             ORDER BY ranked.score, p.id DESC
             """,
-            (HIGHLIGHT_START, HIGHLIGHT_END, TITLE_WEIGHT, TEASER_WEIGHT, match, limit, offset),
+            (
+                TITLE_WEIGHT,
+                TEASER_WEIGHT,
+                match,
+                floor[0] if floor else 0,
+                limit,
+                offset,
+                HIGHLIGHT_START,
+                HIGHLIGHT_END,
+                match,
+            ),
         )
         hits = [SearchHit(_post_from_row(r), r[9] or "", -float(r[10])) for r in rows]
         if offset == 0 and len(hits) < limit:

@@ -43,12 +43,13 @@ CREATE TABLE post_tags (
 ) WITHOUT ROWID;
 
 -- Full-text index over title and teaser. unicode61 splits on spaces and punctuation (Hangul
--- runs stay one token, so "서울의" is a token); prefix indexes make "서울"* find it quickly.
+-- runs stay one token, so "서울의" is a token); porter stems English words (interviews →
+-- interview); prefix indexes make short prefixes such as "서울"* fast.
 CREATE VIRTUAL TABLE posts_fts USING fts5(
     title, teaser,
     content='posts', content_rowid='id',
-    tokenize="unicode61 remove_diacritics 2",
-    prefix='1 2 3'
+    tokenize="porter unicode61 remove_diacritics 2",
+    prefix='2 3 4'
 );
 CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
     INSERT INTO posts_fts (rowid, title, teaser) VALUES (new.id, new.title, new.teaser);
