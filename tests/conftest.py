@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from kcrush_bot import settings as settings_mod
+from factories import (  # re-exported for tests that import them from here
+    CATEGORIES,
+    MODERATOR_DISCORD,
+    MODERATOR_ROLE,
+    MODERATOR_TELEGRAM,
+    caller,
+    make_post,
+)
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
-from kcrush_bot.core.models import ChatKind, ChatRef, Post
-from kcrush_bot.core.permissions import Caller, Moderators
+from kcrush_bot.core.permissions import Moderators
 from kcrush_bot.storage import Store
 
-REPO = Path(__file__).resolve().parent.parent
-CATEGORIES = settings_mod.load_categories(REPO / "config" / "categories.toml")
-
-
-def make_post(n: int, *, category: str = "k-pop-interviews", **overrides: object) -> Post:
-    """A post factory: distinct titles and URLs, newer for larger ``n``."""
-    values: dict[str, object] = {
-        "url": f"https://www.kcrush.com/post-{n}/",
-        "title": f"KCRUSH Interview number {n} with Artist{n}",
-        "teaser": f"Artist{n} talks about the new album and touring in Seoul. Part {n}.",
-        "categories": (category,),
-        "published_at": datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=n),
-        "image_url": None,
-    }
-    values.update(overrides)
-    return Post(**values)  # type: ignore[arg-type]
+__all__ = ["caller", "make_post"]
 
 
 @pytest.fixture
@@ -55,11 +45,6 @@ async def filled_store(store: Store) -> Store:
     return store
 
 
-MODERATOR_TELEGRAM = "1001"
-MODERATOR_DISCORD = "2001"
-MODERATOR_ROLE = "3001"
-
-
 @pytest.fixture
 def core_config() -> CoreConfig:
     return CoreConfig(
@@ -75,25 +60,3 @@ def core_config() -> CoreConfig:
 @pytest.fixture
 def service(filled_store: Store, core_config: CoreConfig) -> CommandService:
     return CommandService(filled_store, default_registry(), core_config)
-
-
-def caller(
-    platform: str = "telegram",
-    *,
-    chat_id: str = "-100500",
-    kind: ChatKind = ChatKind.GROUP,
-    user_id: str | None = "42",
-    admin: bool = False,
-    manage_server: bool = False,
-    roles: tuple[str, ...] = (),
-) -> Caller:
-    """A caller factory for command tests."""
-    return Caller(
-        platform=platform,
-        chat=ChatRef(platform, chat_id),
-        chat_kind=kind,
-        user_id=user_id,
-        is_chat_admin=admin,
-        can_manage_server=manage_server,
-        role_ids=roles,
-    )

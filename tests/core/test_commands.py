@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import MODERATOR_DISCORD, MODERATOR_ROLE, MODERATOR_TELEGRAM, caller
+from factories import MODERATOR_DISCORD, MODERATOR_ROLE, MODERATOR_TELEGRAM, caller
 from kcrush_bot.core.commands import CommandService, default_registry
 from kcrush_bot.core.models import ChatKind, ChatRef, Mode
 from kcrush_bot.core.permissions import Access

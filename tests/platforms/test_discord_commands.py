@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import MODERATOR_DISCORD, MODERATOR_ROLE
+from factories import MODERATOR_DISCORD, MODERATOR_ROLE
 from fakes.discord_api import (
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE,

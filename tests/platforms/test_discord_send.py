@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import make_post
+from factories import make_post
 from fakes.discord_api import (
     FAKE_TOKEN,
     MISSING_ACCESS,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_post
+from factories import make_post
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.storage import Store
 

@@ -7,6 +7,7 @@ is parameterised; identifiers are never pasted in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -108,6 +109,36 @@ _POST_COLUMNS = (
 )
 
 
+def _poll_outcome(
+    name: str,
+    ok: bool,
+    etag: str | None,
+    last_modified: str | None,
+    error: str | None,
+    stamp: str | None,
+    next_poll_at: str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE that records a poll: fresh validators on success, a failure count otherwise."""
+    if ok:
+        return (
+            "UPDATE sources SET etag = ?, last_modified = ?, "
+            "first_seen_at = coalesce(first_seen_at, ?), last_polled_at = ?, "
+            "last_ok_at = ?, last_error = NULL, failures = 0, next_poll_at = ? WHERE name = ?",
+            (etag, last_modified, stamp, stamp, stamp, next_poll_at, name),
+        )
+    return (
+        "UPDATE sources SET last_polled_at = ?, last_error = ?, failures = failures + 1, "
+        "next_poll_at = ? WHERE name = ?",
+        (stamp, (error or "failed")[:500], next_poll_at, name),
+    )
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """Slices small enough for SQLite's limit on host parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def _aliases(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text)) if text else ()
 
@@ -132,6 +163,9 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self.db = db
         self.path = path
+        # One connection is shared by every task, and SQLite has one transaction per
+        # connection: transactions take turns, or one task's statements land in another's.
+        self.write_lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,14 +190,15 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: nothing is stored half-way."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
-        else:
-            await self.db.execute("COMMIT")
+        async with self.write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         async with self.db.execute(sql, params) as cursor:
@@ -265,82 +300,117 @@ class Store:
 
         A post is the same post when its canonical URL or its guid matches. ``pushable`` is
         False for a silent archive (a source's first sight, a backfill, the sample): the
-        publisher never pushes those.
+        publisher never pushes those. Lookups and writes go in batches (``executemany``), since
+        each call crosses to aiosqlite's thread and per-statement round trips dominated.
         """
         result = UpsertResult()
+        posts = list(posts)
+        if not posts:
+            return result
         stamp = to_db_time(now_utc())
         async with self.transaction() as db:
+            by_url: dict[str, tuple[Any, ...]] = {}
+            by_guid: dict[str, tuple[Any, ...]] = {}
+            urls = list({p.url for p in posts})
+            guids = list({p.guid for p in posts if p.guid})
+            columns = "id, url, guid, title, teaser, image_url, published_at"
+            for chunk in _chunks(urls):
+                marks = ",".join("?" * len(chunk))
+                for row in await self._all(
+                    f"SELECT {columns} FROM posts WHERE url IN ({marks})", chunk
+                ):
+                    by_url[row[1]] = row
+            for chunk in _chunks(guids):
+                marks = ",".join("?" * len(chunk))
+                for row in await self._all(
+                    f"SELECT {columns} FROM posts WHERE guid IN ({marks})", chunk
+                ):
+                    by_guid[row[2]] = row
+
+            inserts: list[Post] = []
+            updates: list[tuple[Any, ...]] = []
+            known: dict[str, int | None] = {}  # url -> id (None: inserted in this batch)
             for post in posts:
-                row = await self._one(
-                    "SELECT id, title, teaser, image_url, published_at, modified_at FROM posts "
-                    "WHERE url = ?",
-                    (post.url,),
-                )
-                if row is None and post.guid:
-                    row = await self._one(
-                        "SELECT id, title, teaser, image_url, published_at, modified_at "
-                        "FROM posts WHERE guid = ?",
-                        (post.guid,),
-                    )
-                published = to_db_time(post.published_at)
-                modified = to_db_time(post.modified_at)
+                if post.url in known:
+                    continue  # the same post twice in one document (two category feeds)
+                row = by_url.get(post.url) or (by_guid.get(post.guid) if post.guid else None)
                 if row is None:
-                    cursor = await db.execute(
-                        "INSERT INTO posts (url, guid, title, teaser, image_url, published_at, "
-                        "modified_at, source, first_seen_at, updated_at, pushable) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts.append(post)
+                    known[post.url] = None
+                    continue
+                known[post.url] = row[0]
+                current = (row[3], row[4], row[5], row[6])
+                incoming = (
+                    post.title,
+                    post.teaser or row[4],
+                    post.image_url or row[5],
+                    to_db_time(post.published_at) or row[6],
+                )
+                # Fill a missing guid, unless another post already holds it (UNIQUE).
+                guid = (
+                    post.guid if post.guid and row[2] is None and post.guid not in by_guid else None
+                )
+                if incoming != current or guid:
+                    updates.append((*incoming, to_db_time(post.modified_at), guid, stamp, row[0]))
+                    if incoming != current:
+                        result.updated.append(row[0])
+                    else:
+                        result.unchanged += 1
+                else:
+                    result.unchanged += 1
+
+            if updates:
+                await db.executemany(
+                    "UPDATE posts SET title = ?, teaser = ?, image_url = ?, published_at = ?, "
+                    "modified_at = coalesce(?, modified_at), guid = coalesce(guid, ?), "
+                    "updated_at = ? WHERE id = ?",
+                    updates,
+                )
+            if inserts:
+                await db.executemany(
+                    "INSERT INTO posts (url, guid, title, teaser, image_url, published_at, "
+                    "modified_at, source, first_seen_at, updated_at, pushable) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
                         (
-                            post.url,
-                            post.guid,
-                            post.title,
-                            post.teaser,
-                            post.image_url,
-                            published,
-                            modified,
+                            p.url,
+                            p.guid if p.guid not in by_guid else None,
+                            p.title,
+                            p.teaser,
+                            p.image_url,
+                            to_db_time(p.published_at),
+                            to_db_time(p.modified_at),
                             source,
                             stamp,
                             stamp,
                             int(pushable),
-                        ),
-                    )
-                    post_id = int(cursor.lastrowid or 0)
-                    result.new.append(post_id)
-                    changed_categories = True
-                else:
-                    post_id = int(row[0])
-                    current = (row[1], row[2], row[3], row[4])
-                    incoming = (
-                        post.title,
-                        post.teaser or row[2],
-                        post.image_url or row[3],
-                        published or row[4],
-                    )
-                    if incoming != current:
-                        await db.execute(
-                            "UPDATE posts SET title = ?, teaser = ?, image_url = ?, "
-                            "published_at = ?, modified_at = coalesce(?, modified_at), "
-                            "updated_at = ? WHERE id = ?",
-                            (*incoming, modified, stamp, post_id),
                         )
-                        result.updated.append(post_id)
-                    else:
-                        result.unchanged += 1
-                    changed_categories = bool(post.categories)
-                if changed_categories:
-                    for slug in post.categories:
-                        await db.execute(
-                            "INSERT OR IGNORE INTO categories (slug, name) VALUES (?, ?)",
-                            (slug, slug.replace("-", " ").title()),
-                        )
-                        await db.execute(
-                            "INSERT OR IGNORE INTO post_categories (post_id, slug) VALUES (?, ?)",
-                            (post_id, slug),
-                        )
-                for tag in post.tags:
-                    await db.execute(
-                        "INSERT OR IGNORE INTO post_tags (post_id, tag) VALUES (?, ?)",
-                        (post_id, tag),
-                    )
+                        for p in inserts
+                    ],
+                )
+                for chunk in _chunks([p.url for p in inserts]):
+                    marks = ",".join("?" * len(chunk))
+                    for post_id, url in await self._all(
+                        f"SELECT id, url FROM posts WHERE url IN ({marks})", chunk
+                    ):
+                        known[url] = post_id
+                # Report new ids in document order.
+                result.new.extend(int(known[p.url] or 0) for p in inserts)
+
+            links = [(known[p.url], slug) for p in posts for slug in p.categories]
+            if links:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO categories (slug, name) VALUES (?, ?)",
+                    [(slug, slug.replace("-", " ").title()) for slug in {s for _, s in links}],
+                )
+                await db.executemany(
+                    "INSERT OR IGNORE INTO post_categories (post_id, slug) VALUES (?, ?)", links
+                )
+            tags = [(known[p.url], tag) for p in posts for tag in p.tags]
+            if tags:
+                await db.executemany(
+                    "INSERT OR IGNORE INTO post_tags (post_id, tag) VALUES (?, ?)", tags
+                )
         return result
 
     async def post_by_url(self, url: str) -> Post | None:
@@ -525,25 +595,13 @@ class Store:
         """Remember a poll's outcome: validators for the next conditional GET, or the failure."""
         stamp = to_db_time(now_utc())
         nxt = to_db_time(next_poll_at)
-        await self.db.execute(
-            "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
-            (name, kind, url),
-        )
-        if ok:
-            await self.db.execute(
-                "UPDATE sources SET etag = ?, last_modified = ?, "
-                "first_seen_at = coalesce(first_seen_at, ?), last_polled_at = ?, "
-                "last_ok_at = ?, last_error = NULL, failures = 0, next_poll_at = ? "
-                "WHERE name = ?",
-                (etag, last_modified, stamp, stamp, stamp, nxt, name),
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
+                (name, kind, url),
             )
-        else:
-            await self.db.execute(
-                "UPDATE sources SET last_polled_at = ?, last_error = ?, failures = failures + 1, "
-                "next_poll_at = ? WHERE name = ?",
-                (stamp, (error or "failed")[:500], nxt, name),
-            )
+            await db.execute(*_poll_outcome(name, ok, etag, last_modified, error, stamp, nxt))
 
     async def source_health(self) -> list[SourceHealth]:
         rows = await self._all(
@@ -573,6 +631,13 @@ class Store:
     async def ensure_chat(
         self, chat: ChatRef, *, title: str | None = None, kind: ChatKind | None = None
     ) -> None:
+        async with self.transaction():
+            await self._ensure_chat(chat, title=title, kind=kind)
+
+    async def _ensure_chat(
+        self, chat: ChatRef, *, title: str | None = None, kind: ChatKind | None = None
+    ) -> None:
+        """Inside a transaction: the chat row exists (title and kind refreshed when known)."""
         stamp = to_db_time(now_utc())
         await self.db.execute(
             "INSERT INTO chats (key, platform, chat_id, thread_id, title, kind, created_at, "
@@ -604,7 +669,7 @@ class Store:
         """Subscribe (or re-activate, or change the mode of) a chat to each category."""
         stamp = to_db_time(now_utc())
         async with self.transaction() as db:
-            await self.ensure_chat(chat, title=title, kind=kind)
+            await self._ensure_chat(chat, title=title, kind=kind)
             await db.execute(
                 "UPDATE chats SET active = 1, inactive_reason = NULL WHERE key = ?", (chat.key,)
             )
@@ -688,7 +753,7 @@ class Store:
     async def set_digest(self, schedule: DigestSchedule) -> None:
         stamp = to_db_time(now_utc())
         async with self.transaction() as db:
-            await self.ensure_chat(schedule.chat)
+            await self._ensure_chat(schedule.chat)
             await db.execute(
                 "INSERT INTO digests (chat_key, frequency, time, timezone, weekday, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_key) DO UPDATE SET "
@@ -707,8 +772,9 @@ class Store:
             )
 
     async def clear_digest(self, chat: ChatRef) -> bool:
-        cursor = await self.db.execute("DELETE FROM digests WHERE chat_key = ?", (chat.key,))
-        return bool(cursor.rowcount)
+        async with self.transaction() as db:
+            cursor = await db.execute("DELETE FROM digests WHERE chat_key = ?", (chat.key,))
+            return bool(cursor.rowcount)
 
     async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]:
         sql = (
@@ -733,6 +799,8 @@ class Store:
         ]
 
     async def mark_digest_sent(self, chat: ChatRef, at: datetime) -> None:
+        """One statement, no transaction of its own: the publisher calls it inside the
+        transaction that enqueues the digest, so both commit together or neither does."""
         await self.db.execute(
             "UPDATE digests SET last_sent_at = ? WHERE chat_key = ?", (to_db_time(at), chat.key)
         )
@@ -760,11 +828,13 @@ class Store:
     # -- announcements and the audit log -----------------------------------------------------
 
     async def create_announcement(self, text: str, category: str | None, author: str) -> int:
-        cursor = await self.db.execute(
-            "INSERT INTO announcements (text, category, author, created_at) VALUES (?, ?, ?, ?)",
-            (text, category, author, to_db_time(now_utc())),
-        )
-        return int(cursor.lastrowid or 0)
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO announcements (text, category, author, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (text, category, author, to_db_time(now_utc())),
+            )
+            return int(cursor.lastrowid or 0)
 
     async def announcement(self, announcement_id: int) -> Announcement | None:
         row = await self._one(
@@ -791,21 +861,24 @@ class Store:
         """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
         press of the confirm button does nothing the second time)."""
         confirmed = to_db_time(now_utc()) if status == "confirmed" else None
-        cursor = await self.db.execute(
-            "UPDATE announcements SET status = ?, confirmed_at = coalesce(?, confirmed_at) "
-            "WHERE id = ? AND status = ?",
-            (status, confirmed, announcement_id, expect),
-        )
-        return bool(cursor.rowcount)
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE announcements SET status = ?, confirmed_at = coalesce(?, confirmed_at) "
+                "WHERE id = ? AND status = ?",
+                (status, confirmed, announcement_id, expect),
+            )
+            return bool(cursor.rowcount)
 
     async def audit(
         self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
     ) -> None:
         text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
-        await self.db.execute(
-            "INSERT INTO audit_log (at, actor, action, chat_key, detail) VALUES (?, ?, ?, ?, ?)",
-            (to_db_time(now_utc()), actor, action, chat.key if chat else None, text[:2000]),
-        )
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO audit_log (at, actor, action, chat_key, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (to_db_time(now_utc()), actor, action, chat.key if chat else None, text[:2000]),
+            )
 
     async def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = await self._all(
