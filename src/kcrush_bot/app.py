@@ -74,7 +74,9 @@ async def prepare_store(store: Store, settings: Settings) -> int:
         return 0
     from kcrush_bot.sample import load_sample_posts
 
-    posts = load_sample_posts()
+    # The archive lists each page newest first and has no dates: store it in reverse so the
+    # newest post gets the highest id, which is how undated posts sort.
+    posts = load_sample_posts()[::-1]
     result = await store.upsert_posts(posts, source="sample", pushable=False)
     log.info("loaded %d posts from the bundled sample archive", len(result.new))
     return len(result.new)

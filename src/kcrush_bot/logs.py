@@ -7,10 +7,14 @@ the handler: whatever logger a record comes from, a token never reaches the outp
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote
 
 REDACTED = "***"
+# A Telegram bot token's shape ("<bot id>:<35 characters>"): hidden even when it is not ours.
+TELEGRAM_TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
 
 
 class RedactSecrets(logging.Filter):
@@ -18,18 +22,19 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # Short strings would redact ordinary words; real tokens are long.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        # Short strings would redact ordinary words; real tokens are long. URLs may carry a
+        # token percent-encoded (":" as %3A), so that form is redacted too.
+        values = {s for s in secrets if s and len(s) >= 8}
+        values |= {quote(s, safe="") for s in values}
+        self.secrets = sorted(values, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        return TELEGRAM_TOKEN_SHAPE.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not hide the record

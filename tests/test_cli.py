@@ -1,0 +1,214 @@
+"""The command line, run as a real process against a real SQLite file (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factories import REPO
+from kcrush_bot.core.render.discord import embed_size
+from kcrush_bot.core.render.telegram import visible_text
+from kcrush_bot.core.text import utf16_len
+
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def run(
+    tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = (
+        {k: v for k, v in os.environ.items() if not k.startswith("KCRUSH_")}
+        | {"KCRUSH_DB": str(tmp_path / "bot.db")}
+        | (env or {})
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "kcrush_bot", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=environ,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result))
+
+
+def test_fresh_install_answers_latest_and_search_from_the_sample(tmp_path: Path) -> None:
+    posts = as_json(run(tmp_path, "latest", "-n", "100", "--json"))
+    assert len(posts) == 49  # every item of the three seed pages
+    assert set(posts[0]) == {
+        "id",
+        "url",
+        "title",
+        "teaser",
+        "categories",
+        "published_at",
+        "image_url",
+    }
+    assert all(p["url"].startswith("https://www.kcrush.com/") for p in posts)
+    assert all(p["categories"] for p in posts)
+    hits = as_json(run(tmp_path, "search", "Dreamcatcher", "--json"))
+    assert hits[0]["title"] == "KCRUSH Interview with Dreamcatcher"
+    assert {"snippet", "score"} <= set(hits[0])
+    assert "\x02" not in hits[0]["snippet"]
+    text = ok(run(tmp_path, "latest", "-n", "2"))
+    assert "https://www.kcrush.com/" in text
+
+
+def test_ingest_a_feed_file_then_search_and_latest(tmp_path: Path) -> None:
+    out = ok(run(tmp_path, "ingest", str(FIXTURES / "wordpress-feed.xml")))
+    assert "new" in out and "failed" not in out
+    again = ok(run(tmp_path, "ingest", str(FIXTURES / "wordpress-feed.xml")))
+    assert "0 new" in again or "not modified" in again  # deduplicated
+    posts = as_json(run(tmp_path, "latest", "-n", "200", "--json"))
+    titles = [p["title"] for p in posts]
+    assert "Five Girl Groups to Watch in 2023 – Don’t Miss Them" in titles  # entities decoded
+    assert not any("Staging" in t for t in titles)  # the staging mirror is skipped
+    assert len(titles) == len(set(titles))
+    knk = next(p for p in posts if p["title"] == "KCRUSH Interview with KNK")
+    assert knk["categories"]
+    assert "appeared first on" not in knk["teaser"]
+    hits = as_json(run(tmp_path, "search", "girl groups watch", "--json"))
+    assert hits[0]["title"].startswith("Five Girl Groups")
+
+
+def test_bad_feed_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    before = as_json(run(tmp_path, "stats", "--json"))["posts"]
+    result = run(tmp_path, "ingest", str(FIXTURES / "entity-bomb.xml"))
+    assert result.returncode == 1
+    assert "failed" in result.stdout and "Traceback" not in result.stderr
+    assert as_json(run(tmp_path, "stats", "--json"))["posts"] == before
+
+
+def test_categories_and_stats(tmp_path: Path) -> None:
+    cats = {c["slug"]: c for c in as_json(run(tmp_path, "categories", "--json"))}
+    assert cats["k-pop-interviews"]["parent"] == "interviews"
+    assert cats["interviews"]["posts"] >= 20
+    stats = as_json(run(tmp_path, "stats", "--json"))
+    assert stats["posts"] == 49 and stats["outbox"] == {}
+    assert "posts 49" in ok(run(tmp_path, "stats"))
+
+
+def test_operator_subscribe_list_and_unsubscribe(tmp_path: Path) -> None:
+    ok(run(tmp_path, "subscribe", "telegram:-100123", "kpop", "--digest", "daily"))
+    ok(run(tmp_path, "subscribe", "discord:555"))
+    subs = as_json(run(tmp_path, "subscriptions", "--json"))
+    assert {(s["chat"], s["category"], s["mode"]) for s in subs} == {
+        ("telegram:-100123", "kpop", "daily"),
+        ("discord:555", "interviews", "instant"),
+    }
+    ok(run(tmp_path, "unsubscribe", "telegram:-100123", "all"))
+    assert [s["chat"] for s in as_json(run(tmp_path, "subscriptions", "--json"))] == ["discord:555"]
+    preview = ok(run(tmp_path, "digest", "preview", "discord:555"))
+    assert "digest" in preview.lower()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["subscribe", "bogus"],
+        ["subscribe", "telegram:1", "nope"],
+        ["latest", "--category", "nope"],
+        ["preview", "--url", "x"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = run(tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[bot]\ndigest_time = 'noon'\n", encoding="utf-8")
+    result = run(tmp_path, "--config", str(config), "latest")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: bot.digest_time: 'noon' is not HH:MM"
+
+
+def test_announce_needs_yes_without_a_terminal(tmp_path: Path) -> None:
+    ok(run(tmp_path, "subscribe", "telegram:-1"))
+    refused = run(tmp_path, "announce", "Hello fans")
+    assert refused.returncode == 1 and "--yes" in refused.stdout
+    sent = ok(run(tmp_path, "announce", "Hello fans", "--yes"))
+    assert "confirmed" in sent and "1 chat" in sent
+
+
+def test_console_session(tmp_path: Path) -> None:
+    session = (
+        "/latest 2 interviews\n/search 크나큰\n/subscribe kpop\n/subscriptions\n/nope\n/quit\n"
+    )
+    out = ok(run(tmp_path, "console", stdin=session))
+    assert "KCRUSH Interview with KNK" in out
+    assert "Subscribed to K-Pop" in out
+    assert "Unknown command" in out
+
+
+HOSTILE = [
+    "@everyone <b>FREE</b> & <@&123> </a><script>alert(1)</script>",
+    "[BREAKING] " + "크나큰 🎤👩‍👩‍👧‍👦 " * 300,
+    "@here\u202e\u200d" + "x" * 5000,
+    "*bold* _it_ `code` ||spoiler|| > quote\n# heading",
+]
+
+
+def test_preview_payloads_respect_limits_for_hostile_posts(tmp_path: Path) -> None:
+    feed = tmp_path / "hostile.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "url": f"https://www.kcrush.com/hostile-{i}/",
+                "title": title,
+                "teaser": title * 3,
+                "categories": ["kpop"],
+                "image_url": "https://www.kcrush.com/x.jpg" if i % 2 else None,
+            }
+        )
+        for i, title in enumerate(HOSTILE)
+    ]
+    feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ok(run(tmp_path, "ingest", str(feed)))
+    telegram = as_json(
+        run(tmp_path, "preview", "--platform", "telegram", "--latest", "4", "--json")
+    )
+    assert len(telegram) == 4
+    for item in telegram:
+        payload = item["payload"]
+        if item["method"] == "sendPhoto":
+            assert 0 < utf16_len(visible_text(payload["caption"])) <= 1024
+        else:
+            assert 0 < utf16_len(visible_text(payload["text"])) <= 4096
+        assert "<script>" not in json.dumps(payload)
+    discord = as_json(run(tmp_path, "preview", "--platform", "discord", "--latest", "4", "--json"))
+    for item in discord:
+        payload = item["payload"]
+        assert payload["allowed_mentions"] == {"parse": []}
+        assert len(payload.get("content") or "") <= 2000
+        assert len(payload["embeds"]) <= 10
+        assert sum(embed_size(e) for e in payload["embeds"]) <= 6000
+        for embed in payload["embeds"]:
+            assert len(embed.get("title", "")) <= 256
+            assert len(embed.get("description", "")) <= 4096
+        flat = json.dumps(payload, ensure_ascii=False)
+        assert "@everyone" not in flat and "@here" not in flat and "<@&123>" not in flat
+
+
+def test_db_upgrade_reports_version(tmp_path: Path) -> None:
+    first = ok(run(tmp_path, "db", "upgrade"))
+    assert "up to date" in first or "Upgraded" in first
+    assert "up to date" in ok(run(tmp_path, "db", "upgrade"))
