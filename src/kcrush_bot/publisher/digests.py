@@ -54,12 +54,15 @@ def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
 
 
 def due_fire_time(
-    schedule: DigestSchedule, now: datetime, set_at: datetime | None
+    schedule: DigestSchedule,
+    now: datetime,
+    set_at: datetime | None,
+    trigger: CronTrigger | None = None,
 ) -> datetime | None:
     """The fire time the chat's digest is due for, or None when it is not due."""
     if schedule.frequency not in _LOOKBACK:
         return None
-    fire = previous_fire(digest_trigger(schedule), now, schedule.frequency)
+    fire = previous_fire(trigger or digest_trigger(schedule), now, schedule.frequency)
     if fire is None:
         return None
     if schedule.last_sent_at is not None and schedule.last_sent_at >= fire:

@@ -114,6 +114,14 @@ class Pacer:
                 break
             del self._chats[key]
 
+    def ready_at(self, chat_key: str) -> float:
+        """When a message may next go to ``chat_key`` (monotonic; in the past when it may now)."""
+        chat = self._chats.get(chat_key)
+        return max(chat.ready_at, chat.paused_until) if chat is not None else 0.0
+
+    def is_cooling(self, chat_key: str) -> bool:
+        return self.ready_at(chat_key) > self._now()
+
     def cooling(self) -> dict[str, float]:
         """Chats that may not be sent to yet, with the monotonic time they may."""
         now = self._now()

@@ -27,13 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.announce import audience
 from kcrush_bot.core.digests import build_digest, digest_window_start
-from kcrush_bot.core.models import DigestSchedule
+from kcrush_bot.core.models import ChatRef, DigestSchedule
 from kcrush_bot.core.ports import Platform
 from kcrush_bot.publisher.digests import digest_trigger, due_fire_time, next_fire, signature
 from kcrush_bot.publisher.enqueue import (
@@ -120,6 +121,11 @@ class Publisher:
         self._fanout_lock = asyncio.Lock()
         self._digests: dict[str, DigestSchedule] = {}
         self._digest_jobs: dict[str, tuple[str, str, str, str]] = {}
+        # Per chat: its trigger (by schedule signature), and the earliest time its digest can
+        # next be due (by what that depends on), so the minutely check of 10,000 digests is
+        # a dictionary lookup each, not cron arithmetic.
+        self._triggers: dict[str, tuple[tuple[str, str, str, str], CronTrigger]] = {}
+        self._not_due_before: dict[str, tuple[object, datetime]] = {}
         self._announcement_jobs: set[int] = set()
         if service is not None and service.notifier is None:
             service.notifier = self
@@ -211,7 +217,7 @@ class Publisher:
                 misfire_grace_time=max(int(source.interval), 1),
             )
         scheduler.add_job(
-            self.wake,
+            self.worker.wake,
             IntervalTrigger(seconds=WAKE_SECONDS),
             id="delivery:wake",
             replace_existing=True,
@@ -331,11 +337,37 @@ class Publisher:
         changed = await self.outbox.digest_changed_at()
         done = 0
         for schedule in schedules:
-            fire = due_fire_time(schedule, now, changed.get(schedule.chat.key))
-            if fire is not None:
-                await self._send_digest(schedule, fire, now)
+            if await self._digest_if_due(schedule, now, changed.get(schedule.chat.key)):
                 done += 1
         return done
+
+    def _trigger(self, schedule: DigestSchedule) -> CronTrigger:
+        sig = signature(schedule)
+        cached = self._triggers.get(schedule.chat.key)
+        if cached is None or cached[0] != sig:
+            cached = (sig, digest_trigger(schedule))
+            self._triggers[schedule.chat.key] = cached
+        return cached[1]
+
+    async def _digest_if_due(
+        self, schedule: DigestSchedule, now: datetime, set_at: datetime | None
+    ) -> bool:
+        key = schedule.chat.key
+        basis = (signature(schedule), schedule.last_sent_at, set_at)
+        known = self._not_due_before.get(key)
+        if known is not None and known[0] == basis and now < known[1]:
+            return False
+        trigger = self._trigger(schedule)
+        fire = due_fire_time(schedule, now, set_at, trigger)
+        if fire is None:
+            # No fire time falls between now and the next one: not due before it.
+            upcoming = next_fire(trigger, now)
+            if upcoming is not None:
+                self._not_due_before[key] = (basis, upcoming)
+            return False
+        self._not_due_before.pop(key, None)
+        await self._send_digest(schedule, fire, now)
+        return True
 
     async def _send_digest(self, schedule: DigestSchedule, fire: datetime, now: datetime) -> int:
         chat = schedule.chat
@@ -383,15 +415,13 @@ class Publisher:
 
     async def _digest_job(self, chat_key: str) -> None:
         try:
-            schedules = {s.chat.key: s for s in await self.store.digests()}
-            schedule = schedules.get(chat_key)
-            if schedule is None:
+            found = await self.store.digests(ChatRef.parse(chat_key))
+            if not found:
                 return
-            now = self.clock()
+            schedule = found[0]
             changed = await self.outbox.digest_changed_at()
-            fire = due_fire_time(schedule, now, changed.get(chat_key))
-            if fire is not None:
-                await self._send_digest(schedule, fire, now)
+            await self._digest_if_due(schedule, self.clock(), changed.get(chat_key))
+            self._digests[chat_key] = schedule
         except Exception:
             log.exception("digest for %s failed", chat_key)
 
@@ -400,7 +430,7 @@ class Publisher:
         now = self.clock()
         times = {}
         for key, schedule in self._digests.items():
-            fire = next_fire(digest_trigger(schedule), now)
+            fire = next_fire(self._trigger(schedule), now)
             if fire is not None:
                 times[key] = fire
         return times

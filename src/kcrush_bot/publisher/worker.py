@@ -180,13 +180,14 @@ class DeliveryWorker:
         platforms = self._platforms_open()
         if free <= 0 or not platforms:
             return 0
-        cooling: dict[str, float] = {}
-        for name in platforms:
-            cooling.update(self.pacers[name].cooling())
+
+        def cooling(chat_key: str) -> bool:
+            return self.pacers[chat_key.split(":", 1)[0]].is_cooling(chat_key)
+
         rows, waiting = await self.outbox.claim(
             self.clock(), free, platforms=platforms, cooling=cooling
         )
-        self._waiting = {key: cooling[key] for key in waiting}
+        self._waiting = {key: self.pacers[key.split(":", 1)[0]].ready_at(key) for key in waiting}
         for row in rows:
             self._not_started.add(row.id)
             task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -232,7 +232,7 @@ class Outbox:
         limit: int,
         *,
         platforms: Sequence[str],
-        cooling: Collection[str] = (),
+        cooling: Callable[[str], bool] = lambda chat_key: False,
     ) -> tuple[list[OutboxRow], list[str]]:
         """Claim up to ``limit`` due rows, at most one per chat, and mark them ``sending``.
 
@@ -250,36 +250,37 @@ class Outbox:
         params: list[Any] = [when]
         for name in platforms:
             params.extend(platform_range(name))
-        # Each chat has at most one head, so looking at limit + len(cooling) heads always
-        # finds ``limit`` claimable ones when there are that many.
-        params.append(limit + len(cooling))
+        rows: list[OutboxRow] = []
+        waiting: list[str] = []
         async with self.transaction() as db:
+            # Heads come in due order straight off the (status, due_at) index; reading them
+            # in chunks stops as soon as enough are claimable, however long the queue.
             async with db.execute(
                 f"""
                 SELECT o.id, o.item, o.chat_key, o.payload, o.sort_key, o.attempts
                   FROM outbox o
                  WHERE o.status = 'pending' AND o.due_at <= ?
                    AND ({platform_sql})
-                   AND NOT EXISTS (
-                       SELECT 1 FROM outbox e
-                        WHERE e.chat_key = o.chat_key
-                          AND (e.status = 'sending'
-                               OR (e.status = 'pending'
-                                   AND (e.sort_key, e.id) < (o.sort_key, o.id))))
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                    WHERE e.chat_key = o.chat_key AND e.status = 'sending')
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                    WHERE e.chat_key = o.chat_key AND e.status = 'pending'
+                                      AND (e.sort_key, e.id) < (o.sort_key, o.id))
                    AND EXISTS (SELECT 1 FROM chats c WHERE c.key = o.chat_key AND c.active = 1)
                  ORDER BY o.due_at, o.id
-                 LIMIT ?
                 """,
                 params,
             ) as cursor:
-                heads = [OutboxRow(*r) for r in await cursor.fetchall()]
-            rows: list[OutboxRow] = []
-            waiting: list[str] = []
-            for row in heads:
-                if row.chat_key in cooling:
-                    waiting.append(row.chat_key)
-                elif len(rows) < limit:
-                    rows.append(row)
+                while len(rows) < limit:
+                    chunk = await cursor.fetchmany(max(limit, 16))
+                    if not chunk:
+                        break
+                    for found in chunk:
+                        row = OutboxRow(*found)
+                        if cooling(row.chat_key):
+                            waiting.append(row.chat_key)
+                        elif len(rows) < limit:
+                            rows.append(row)
             if rows:
                 await db.executemany(
                     "UPDATE outbox SET status = 'sending', claimed_at = ? WHERE id = ?",
@@ -301,10 +302,9 @@ class Outbox:
             f"""
             SELECT o.due_at FROM outbox o
              WHERE o.status = 'pending' AND o.due_at > ? AND ({platform_sql})
-               AND NOT EXISTS (
-                   SELECT 1 FROM outbox e
-                    WHERE e.chat_key = o.chat_key AND e.status = 'pending'
-                      AND (e.sort_key, e.id) < (o.sort_key, o.id))
+               AND NOT EXISTS (SELECT 1 FROM outbox e
+                                WHERE e.chat_key = o.chat_key AND e.status = 'pending'
+                                  AND (e.sort_key, e.id) < (o.sort_key, o.id))
              ORDER BY o.due_at LIMIT 1
             """,
             params,
