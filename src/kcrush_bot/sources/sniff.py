@@ -57,7 +57,9 @@ def looks_like_html(data: bytes) -> bool:
 
 _NEEDLES = {
     encoding: ("<!DOCTYPE".encode(encoding), "<!ENTITY".encode(encoding))
-    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+    # Every encoding feedparser decodes before handing the text to expat: UTF-32 included,
+    # or a bomb written in UTF-32 would slip past this check and expand inside the parser.
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 }
 
 
@@ -65,7 +67,7 @@ def refuse_entity_declarations(data: bytes) -> None:
     """Raise ``SourceError`` for a document whose DOCTYPE declares entities.
 
     XML is case-sensitive, so ``<!DOCTYPE`` and ``<!ENTITY`` are the only spellings a parser
-    honours; UTF-16 spellings are checked too. A feed has no reason to declare entities, so
+    honours; UTF-16 and UTF-32 spellings are checked too. A feed has no reason to declare entities, so
     refusing costs nothing; the one false alarm would be a post quoting both in a CDATA
     section, and that feed gets a clear error rather than a silent risk.
     """
