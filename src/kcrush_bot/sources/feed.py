@@ -17,8 +17,8 @@ What counts as a bad feed, decided here once:
   bytes, so feedparser fell back to another one) is the one bozo accepted, with a warning, when
   the fallback is trustworthy: the bytes are valid UTF-8 after all, or they read as a
   single-byte Western text (isolated accented letters and smart quotes). When the non-ASCII
-  bytes come in runs, as EUC-KR, Shift-JIS or GBK text does, a windows-1252 reading would store
-  gibberish for every Korean name, so the feed is refused instead.
+  bytes come in runs and the whole document reads as EUC-KR, Shift-JIS, GBK or Big5, a
+  windows-1252 reading would store gibberish for every Korean name, so the feed is refused.
 
 ``sanitize_html`` and ``resolve_relative_uris`` are off: the HTML is reduced to text by
 ``clean`` (scripts dropped, nothing rendered) and links are resolved by ``canonical_url``, so
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _UTF8_NAMES = ("utf-8", "utf8", "utf_8")
+_CJK_ENCODINGS = ("cp949", "cp932", "gb18030", "big5")
 MAX_FEED_ITEMS = 20_000
 _ITEM_TAGS = {
     encoding: ("<item".encode(encoding), "<entry".encode(encoding))
@@ -77,6 +78,19 @@ def _multibyte_share(data: bytes) -> float:
     return paired / total if total else 0.0
 
 
+def _reads_as_cjk(data: bytes) -> bool:
+    """Whether the bytes decode, every one of them, in a CJK multi-byte encoding. Western text
+    pairs high bytes too ("Beyoncé’s" is ``E9 92`` in windows-1252), but a lone accented
+    letter before a space is invalid in all of these, so such a feed is not mistaken for one."""
+    for encoding in _CJK_ENCODINGS:
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
 def _check_encoding_override(data: bytes, result: Any, exc: Exception) -> str:
     """Accept a benign encoding mismatch (returning the warning) or raise ``SourceError``."""
     used = (result.get("encoding") or "").lower()
@@ -87,7 +101,7 @@ def _check_encoding_override(data: bytes, result: Any, exc: Exception) -> str:
         valid_utf8 = False
     if used in _UTF8_NAMES or valid_utf8:
         return f"{exc}; the bytes are valid UTF-8"
-    if _multibyte_share(data) > 0.3:
+    if _multibyte_share(data) > 0.3 and _reads_as_cjk(data):
         raise SourceError(
             f"wrong encoding: {exc}, but the text is in a multi-byte encoding "
             "(Korean EUC-KR or similar) that would be stored garbled; not stored"
