@@ -42,7 +42,7 @@ def previous_fire(trigger: CronTrigger, now: datetime, frequency: Mode) -> datet
     cursor = now - _LOOKBACK.get(frequency, timedelta(days=8))
     latest = None
     while True:
-        fire = trigger.get_next_fire_time(latest, cursor)
+        fire: datetime | None = trigger.get_next_fire_time(latest, cursor)
         if fire is None or fire > now:
             return latest
         latest = fire
@@ -50,7 +50,8 @@ def previous_fire(trigger: CronTrigger, now: datetime, frequency: Mode) -> datet
 
 
 def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
-    return trigger.get_next_fire_time(None, now)
+    fire: datetime | None = trigger.get_next_fire_time(None, now)
+    return fire
 
 
 def due_fire_time(

@@ -70,7 +70,7 @@ MESSAGE_REJECTED = "Telegram rejected the message"  # platforms/telegram/errors.
 def backoff_delay(attempts: int, base: float, cap: float) -> float:
     """``base`` doubling per attempt, capped, with jitter: half fixed, half random, so a
     platform's recovery is not met by every row retrying in the same instant."""
-    delay = min(cap, base * (2 ** max(attempts - 1, 0)))
+    delay = min(cap, base * 2.0 ** max(attempts - 1, 0))
     return delay / 2 + random.uniform(0, delay / 2)
 
 
