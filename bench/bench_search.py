@@ -120,6 +120,11 @@ async def measure(path: Path, queries: list[str]) -> dict[str, float]:
     }
 
 
+def remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=100_000)
@@ -130,8 +135,7 @@ async def main() -> None:
     path = RESULTS / f"search-{args.posts}.db"
     insert_rate = None
     if args.rebuild or not path.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_database(path)
         insert_rate = await build(path, args.posts)
         print(f"built {args.posts} posts at {insert_rate:,.0f} posts/s into the store")
     queries = make_queries(args.queries)
