@@ -23,15 +23,41 @@ from kcrush_bot.storage import Store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-ARTISTS = ["Dreamcatcher", "KNK", "SNUPER", "Dami Im", "The East Light", "Stray Kids", "ATEEZ",
-           "BTS", "Mamamoo", "Oh My Girl", "Everglow", "Pentagon", "Astro", "Monsta X", "Seventeen",
-           "크나큰", "동키즈", "드림캐쳐", "세븐틴", "마마무", "아스트로", "에버글로우", "펜타곤"]
-WORDS = ("interview album tour debut single comeback concert fans stage music video drama film "
-         "director actor singer songwriter members group label seoul korea america festival "
-         "award chart release story behind scenes rehearsal choreography vocal rapper leader "
-         "producer").split()
-HANGUL = ("서울의 무대 음악 앨범 데뷔 팬들 콘서트 인터뷰 이야기 노래 드라마 영화 감독 배우 가수 "
-          "멤버 그룹 한국의 미국에서 축제 사랑 시간 오늘 내일").split()
+ARTISTS = [
+    "Dreamcatcher",
+    "KNK",
+    "SNUPER",
+    "Dami Im",
+    "The East Light",
+    "Stray Kids",
+    "ATEEZ",
+    "BTS",
+    "Mamamoo",
+    "Oh My Girl",
+    "Everglow",
+    "Pentagon",
+    "Astro",
+    "Monsta X",
+    "Seventeen",
+    "크나큰",
+    "동키즈",
+    "드림캐쳐",
+    "세븐틴",
+    "마마무",
+    "아스트로",
+    "에버글로우",
+    "펜타곤",
+]
+WORDS = (
+    "interview album tour debut single comeback concert fans stage music video drama film "
+    "director actor singer songwriter members group label seoul korea america festival "
+    "award chart release story behind scenes rehearsal choreography vocal rapper leader "
+    "producer"
+).split()
+HANGUL = (
+    "서울의 무대 음악 앨범 데뷔 팬들 콘서트 인터뷰 이야기 노래 드라마 영화 감독 배우 가수 "
+    "멤버 그룹 한국의 미국에서 축제 사랑 시간 오늘 내일"
+).split()
 CATEGORIES = ["k-pop-interviews", "kpop", "k-dramas", "breaking", "featured-interview"]
 
 
@@ -143,8 +169,13 @@ async def main() -> None:
     figures.update({"posts": args.posts, "store_insert_posts_per_s": insert_rate})
     by_kind: dict[str, list[float]] = {}
     async with Store.open(path) as store:
-        for label, q in [("english", "album tour"), ("hangul", "서울"), ("artist", "드림캐쳐"),
-                         ("short", "k"), ("none", "zzzz nothing")]:
+        for label, q in [
+            ("english", "album tour"),
+            ("hangul", "서울"),
+            ("artist", "드림캐쳐"),
+            ("short", "k"),
+            ("none", "zzzz nothing"),
+        ]:
             runs = []
             for _ in range(50):
                 started = time.perf_counter()
