@@ -36,8 +36,10 @@ NOTHING = "Nothing to show."
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Every C0/C1 control but the newline (ESC, CSI, BEL, backspace, carriage return…) and lone
-# surrogates, which would make printing raise UnicodeEncodeError.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# surrogates, which would make printing raise UnicodeEncodeError. Bidi embeddings, overrides
+# and isolates too: outside text (a title, a query, an announcement) must not reverse the
+# text printed around it.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
 def render_reply(reply: Reply, width: int = 80) -> str:

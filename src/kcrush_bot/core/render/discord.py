@@ -66,8 +66,9 @@ NOTHING = "Nothing to show."
 ZWSP = "\u200b"
 
 # C0/C1 controls and lone surrogates: invisible at best, and a lone surrogate cannot be
-# encoded, which would fail the whole request.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# encoded, which would fail the whole request. Bidi embeddings, overrides and isolates too:
+# outside text (a title, a query, an announcement) must not reverse the bot's words around it.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 # Characters that start or end Markdown anywhere in a line: bold/italic, underline, strike,
 # code, spoiler, masked links, and the backslash itself.
 _MD_INLINE = re.compile(r"([\\*_~`|\[\]])")

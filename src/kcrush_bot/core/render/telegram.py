@@ -59,8 +59,9 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 # C0/C1 controls (Telegram may reject or silently mangle them; ESC and NUL have no business in a
 # chat) and lone surrogates (they cannot be encoded as UTF-8, so the request itself would fail).
-# Tab and newline are handled separately.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bidi embeddings, overrides and isolates too: outside text (a title, a query, an announcement)
+# must not reverse the bot's words around it. Tab and newline are handled separately.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[^>]*>")
 
 
