@@ -20,7 +20,9 @@ LIVE_MENTION = re.compile(r"@everyone|@here|<@[!&]?\d+>|<#\d+>", re.IGNORECASE)
 # checked on the parsed entities instead, where escaped markup is only text).
 SCRIPT_LINK = re.compile(r"(?<!\\)\]\(\s*<?\s*(?:javascript|vbscript|data):", re.IGNORECASE)
 # Text that only a traceback or a leaked exception would put in a chat.
-INTERNALS = re.compile(r"Traceback|File \"|\.py\b|Error:|Exception|kcrush_bot\.|aiosqlite|sqlite3")
+INTERNALS = re.compile(
+    r"Traceback|File \"|\.py\b|\b[A-Z]\w+(?:Error|Exception)\b|kcrush_bot\.|aiosqlite|sqlite3"
+)
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
