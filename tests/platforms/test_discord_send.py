@@ -28,7 +28,12 @@ from fakes.discord_api import (
     start_fake_discord,
 )
 from kcrush_bot.core.commands import CommandService
-from kcrush_bot.core.errors import ConfigError, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import (
+    ConfigError,
+    MessageRejected,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 from kcrush_bot.core.models import ChatRef
 from kcrush_bot.core.replies import Button, Cards, ListItem, ListPage, TeaserCard, Text
 from kcrush_bot.platforms.discord import DiscordPlatform
@@ -163,7 +168,6 @@ permanent = {
     "403 Missing Access": Failure(403, MISSING_ACCESS),
     "403 Missing Permissions": Failure(403, MISSING_PERMISSIONS),
     "404 Unknown Channel": Failure(404, UNKNOWN_CHANNEL),
-    "400 Invalid Form Body": Failure(400, 50035),
 }
 
 
@@ -175,6 +179,15 @@ async def test_a_gone_or_closed_channel_is_a_permanent_failure(
     with pytest.raises(PermanentDelivery):
         await platform.send(ChatRef("discord", CHANNEL), Cards((card,)))
     assert len(fake.find("POST", f"/channels/{CHANNEL}/")) == 1  # no retry storm
+
+
+async def test_an_invalid_message_is_rejected_but_the_channel_is_not_gone(
+    fake: FakeDiscord, platform: DiscordPlatform
+) -> None:
+    fake.fail(Failure(400, 50035), channel=CHANNEL)
+    with pytest.raises(MessageRejected):
+        await platform.send(ChatRef("discord", CHANNEL), Cards((card,)))
+    assert len(fake.find("POST", f"/channels/{CHANNEL}/")) == 1
 
 
 async def test_a_deleted_webhook_is_a_permanent_failure(

@@ -26,7 +26,7 @@ from fakes.telegram_api import (
     telegram_settings,
 )
 from kcrush_bot.core.commands import CommandService
-from kcrush_bot.core.errors import ChatMoved, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery, RetryableDelivery
 from kcrush_bot.core.models import ChatRef
 from kcrush_bot.core.render.telegram import render_card, render_reply
 from kcrush_bot.core.replies import Cards, ListItem, ListPage, TeaserCard, Text
@@ -137,7 +137,7 @@ async def test_a_forum_topic_gets_the_message_thread_id(fake, bot):
         (FakeError(401, "Unauthorized"), RetryableDelivery, lambda e: "token" in str(e)),
         (
             FakeError(400, "Bad Request: can't parse entities: Unsupported start tag"),
-            PermanentDelivery,
+            MessageRejected,
             lambda e: str(e).startswith(MESSAGE_REJECTED),
         ),
     ],

@@ -8,7 +8,7 @@ import pytest
 from telegram import Chat, ChatMemberAdministrator, ChatMemberMember, Message, User
 from telegram import error as tg
 
-from kcrush_bot.core.errors import ChatMoved, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery, RetryableDelivery
 from kcrush_bot.core.models import ChatKind
 from kcrush_bot.platforms.telegram.adapter import argument_line
 from kcrush_bot.platforms.telegram.errors import MESSAGE_REJECTED, translate
@@ -91,9 +91,9 @@ def test_translation(make, expected):
 
 def test_a_malformed_message_is_permanent_for_the_message_not_the_chat():
     error = translate(tg.BadRequest("Can't parse entities: unclosed tag"))
-    assert isinstance(error, PermanentDelivery)
+    assert isinstance(error, MessageRejected) and not isinstance(error, PermanentDelivery)
     assert str(error).startswith(MESSAGE_REJECTED)
-    assert not str(translate(tg.BadRequest("Chat not found"))).startswith(MESSAGE_REJECTED)
+    assert isinstance(translate(tg.BadRequest("Chat not found")), PermanentDelivery)
 
 
 @pytest.mark.parametrize(

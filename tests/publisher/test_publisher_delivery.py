@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from kcrush_bot.core.errors import ChatMoved, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery, RetryableDelivery
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.storage import Store
@@ -152,9 +152,7 @@ async def test_a_rejected_message_fails_alone_and_the_chat_stays(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
     await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    telegram.script(
-        FAN.key, PermanentDelivery("Telegram rejected the message: can't parse entities")
-    )
+    telegram.script(FAN.key, MessageRejected("Telegram rejected the message: can't parse entities"))
     await publish(store, publisher, 1, 2)
     await publisher.deliver_due()
     assert len(telegram.delivered(FAN.key)) == 1

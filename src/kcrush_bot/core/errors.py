@@ -34,13 +34,22 @@ class DeliveryError(KcrushError):
 class RetryableDelivery(DeliveryError):
     """Try again later: after ``retry_after`` seconds if the platform said so, else back off."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, is_global: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # The platform said the limit was for the whole bot, not one chat: pause every send.
+        self.is_global = is_global
 
 
 class PermanentDelivery(DeliveryError):
     """The chat cannot receive messages (blocked, kicked, deleted): deactivate, never retry."""
+
+
+class MessageRejected(DeliveryError):
+    """The platform refused this message (malformed, too long), not the chat: the message
+    fails, the subscription stays. Sending it again would fail the same way."""
 
 
 class ChatMoved(DeliveryError):

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kcrush_bot.core.errors import ChatMoved, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery, RetryableDelivery
 from kcrush_bot.core.models import ChatRef
 from kcrush_bot.core.ports import Platform
 from kcrush_bot.publisher.limits import Pacer
@@ -64,7 +64,6 @@ DEFAULT_CONCURRENCY = 32
 SEND_TIMEOUT = 60.0  # an adapter's own HTTP timeouts should fire long before this
 MAX_SLEEP = 30.0  # the scheduler's safety-net wake-up runs about as often
 PROBE_INTERVAL = 5.0
-MESSAGE_REJECTED = "Telegram rejected the message"  # platforms/telegram/errors.py says so
 
 
 def backoff_delay(attempts: int, base: float, cap: float) -> float:
@@ -72,18 +71,6 @@ def backoff_delay(attempts: int, base: float, cap: float) -> float:
     platform's recovery is not met by every row retrying in the same instant."""
     delay = min(cap, base * 2.0 ** max(attempts - 1, 0))
     return delay / 2 + random.uniform(0, delay / 2)
-
-
-def rejects_message_only(exc: PermanentDelivery) -> bool:
-    """A permanent error about this message (malformed, too long), not about the chat: the
-    row fails, the chat stays subscribed. The Telegram adapter marks those by their text
-    until the core has a dedicated error class."""
-    return str(exc).startswith(MESSAGE_REJECTED)
-
-
-def is_global(exc: RetryableDelivery) -> bool:
-    """Did the platform say the rate limit was platform-wide (Discord's ``"global": true``)?"""
-    return bool(getattr(exc, "is_global", False) or getattr(exc, "scope", None) == "global")
 
 
 @dataclass(slots=True)
@@ -302,23 +289,23 @@ class DeliveryWorker:
                 ids = await platform.send(chat, reply)
         except ChatMoved as exc:
             await self._moved(row, chat, exc)
-        except PermanentDelivery as exc:
-            if rejects_message_only(exc):
-                log.error("row %d to %s rejected by the platform: %s", row.id, row.chat_key, exc)
-                self.stats.failed += 1
-                await self._commit(
-                    Outcome(
-                        row.id,
-                        FAILED,
-                        stamp(self.clock()),
-                        attempts=row.attempts + 1,
-                        error=str(exc)[:500],
-                    )
+        except MessageRejected as exc:
+            # The message, not the chat: this row fails, the subscription stays.
+            log.error("row %d to %s rejected by the platform: %s", row.id, row.chat_key, exc)
+            self.stats.failed += 1
+            await self._commit(
+                Outcome(
+                    row.id,
+                    FAILED,
+                    stamp(self.clock()),
+                    attempts=row.attempts + 1,
+                    error=str(exc)[:500],
                 )
-            else:
-                await self._unreachable(row, chat, str(exc) or type(exc).__name__)
+            )
+        except PermanentDelivery as exc:
+            await self._unreachable(row, chat, str(exc) or type(exc).__name__)
         except RetryableDelivery as exc:
-            await self._retry(row, pacer, str(exc) or "retryable", exc.retry_after, is_global(exc))
+            await self._retry(row, pacer, str(exc) or "retryable", exc.retry_after, exc.is_global)
         except TimeoutError:
             await self._retry(row, pacer, "timed out", None, False)
         except Exception as exc:

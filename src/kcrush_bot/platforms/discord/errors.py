@@ -16,7 +16,12 @@ import logging
 import aiohttp
 import discord
 
-from kcrush_bot.core.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import (
+    DeliveryError,
+    MessageRejected,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +87,4 @@ def _translate_http(exc: discord.HTTPException, target: str) -> DeliveryError:
         return PermanentDelivery(f"cannot send to {target}: {detail}")
     # Any other 4xx is about this message (e.g. 50035 invalid form body): sending it again
     # would fail the same way and count as another invalid request.
-    return PermanentDelivery(f"Discord rejected the message for {target}: {detail}")
+    return MessageRejected(f"Discord rejected the message for {target}: {detail}")

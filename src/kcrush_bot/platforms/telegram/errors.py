@@ -15,9 +15,7 @@ What each answer means for the publisher:
   no rights, closed or deleted topic): permanent for the chat.
 * ``ChatMigrated``: the group became a supergroup; move the subscription to the new id.
 * Any other 400 (can't parse entities, message too long, bad photo URL) is about this message:
-  it will never succeed, so it is permanent too, but the chat itself is fine. Its message
-  starts with ``MESSAGE_REJECTED`` so the publisher can tell the two apart until the core has a
-  dedicated error for it.
+  it will never succeed, but the chat itself is fine: ``MessageRejected``.
 """
 
 from __future__ import annotations
@@ -28,7 +26,13 @@ from datetime import timedelta
 from telegram import error as tg
 from telegram.warnings import PTBDeprecationWarning
 
-from kcrush_bot.core.errors import ChatMoved, DeliveryError, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.errors import (
+    ChatMoved,
+    DeliveryError,
+    MessageRejected,
+    PermanentDelivery,
+    RetryableDelivery,
+)
 
 MESSAGE_REJECTED = "Telegram rejected the message"
 
@@ -102,7 +106,7 @@ def translate(exc: tg.TelegramError) -> DeliveryError:
     if isinstance(exc, tg.BadRequest):  # before NetworkError: BadRequest subclasses it
         if chat_is_gone(exc):
             return PermanentDelivery(f"Telegram refused: {exc.message}")
-        return PermanentDelivery(f"{MESSAGE_REJECTED}: {exc.message}")
+        return MessageRejected(f"{MESSAGE_REJECTED}: {exc.message}")
     if isinstance(exc, tg.TimedOut):
         return RetryableDelivery(f"Telegram did not answer in time: {exc.message}")
     if isinstance(exc, tg.InvalidToken | tg.EndPointNotFound):
