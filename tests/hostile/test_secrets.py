@@ -1,0 +1,218 @@
+"""Secrets: ``kcrush-bot -vvv run`` as a real process, with recognisable tokens, against fakes
+that answer 401, 429 and 500 along the way: neither token shows in the debug log, in what the
+bot sends to chats (``/status`` included), in error lines, or in ``stats --json``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from e2e.e2ekit import Item, rss
+from fakes.discord_api import Failure, FakeDiscord, Where, start_fake_discord
+from fakes.telegram_api import (
+    SERVER_ERROR,
+    FakeError,
+    FakeTelegram,
+    Limits,
+    retry_after,
+    start_fake_telegram,
+    user_dict,
+)
+from kcrush_bot import app
+from kcrush_bot import settings as settings_mod
+from kcrush_bot.core.models import ChatRef, Mode
+from kcrush_bot.sources.ingest import Ingestor
+from kcrush_bot.storage import Store
+from publisher.publisherkit import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+TELEGRAM_TOKEN = "123456789:SECRET-TOKEN-abcdefghijklmnopqrstuvwxyz"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.SECRET.discord-token-abcdefghijklmnopqrstuvw"
+# Any of these in any output is a leak: the tokens, their URL-quoted forms, their secret parts.
+LEAKS = (
+    TELEGRAM_TOKEN,
+    quote(TELEGRAM_TOKEN, safe=""),
+    TELEGRAM_TOKEN.split(":")[1],
+    DISCORD_TOKEN,
+    DISCORD_TOKEN.split(".", 1)[1],
+)
+CHANNEL = "500000000000000001"
+
+
+def assert_no_token(text: str, where: str) -> None:
+    for leak in LEAKS:
+        assert leak not in text, f"{leak[:12]}… leaked in {where}"
+
+
+def write_config(tmp_path: Path, telegram: FakeTelegram, discord: FakeDiscord, feed: Path) -> Path:
+    path = tmp_path / "kcrush-bot.toml"
+    path.write_text(
+        f"""
+[bot]
+sample_archive = false
+
+[telegram]
+base_url = "{telegram.base_url}"
+base_file_url = "{telegram.base_file_url}"
+
+[discord]
+api_base = "{discord.api_base}"
+gateway_url = "{discord.gateway_url}"
+
+[[sources]]
+name = "kcrush"
+kind = "file"
+url = "{feed}"
+interval = 1
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def prepare(config: Path, database: Path, feed: Path) -> None:
+    """Two subscribed chats and the feed seen once, so the next post is pushed to both."""
+    settings = settings_mod.load(str(config), db=str(database))
+    async with Store.open(database) as store:
+        await app.prepare_store(store, settings)
+        await store.subscribe(ChatRef("telegram", "42"), ["interviews"], Mode.INSTANT)
+        await store.subscribe(ChatRef("discord", CHANNEL), ["interviews"], Mode.INSTANT)
+        async with Ingestor(store, settings) as ingestor:
+            await ingestor.poll(settings.sources[0])
+    write_feed(feed, [Item(1), Item(2)])
+
+
+def write_feed(path: Path, items: list[Item]) -> None:
+    path.write_bytes(rss(items))
+
+
+async def kcrush_bot(
+    config: Path, database: Path, *args: str, tokens: bool = True
+) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KCRUSH_")}
+    if tokens:
+        env.update(KCRUSH_TELEGRAM_TOKEN=TELEGRAM_TOKEN, KCRUSH_DISCORD_TOKEN=DISCORD_TOKEN)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kcrush_bot",
+        "--config",
+        str(config),
+        "--db",
+        str(database),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+@pytest.mark.timeout(60)
+async def test_tokens_never_show_in_logs_chats_errors_or_stats(tmp_path: Path) -> None:
+    telegram = await start_fake_telegram(token=TELEGRAM_TOKEN, limits=Limits.off())
+    discord = await start_fake_discord(token=DISCORD_TOKEN)
+    feed = tmp_path / "feed.xml"
+    write_feed(feed, [Item(1)])
+    database = tmp_path / "bot.db"
+    config = write_config(tmp_path, telegram, discord, feed)
+    try:
+        await prepare(config, database, feed)
+        # Trouble on the way: a failing menu, a failing poll, a 429 and a 500 on the first
+        # sends, a 401 on Discord's first channel post.
+        telegram.script("setMyCommands", error=SERVER_ERROR)
+        telegram.script("getUpdates", error=FakeError(502, "Bad Gateway"))
+        telegram.script("sendMessage", error=retry_after(1))
+        telegram.script("sendMessage", error=SERVER_ERROR)
+        discord.fail(Failure(401, 0, "401: Unauthorized"), channel=CHANNEL)
+        discord.fail(Failure(500, 0, "Internal Server Error"), channel=CHANNEL)
+
+        bot = await kcrush_bot(config, database, "-vvv", "run")
+        try:
+            await discord.wait_identified(within=20)
+            await telegram.wait_for_calls("getUpdates", 2, within=20)
+            await wait_until(
+                lambda: (
+                    any(c.status == 200 for c in telegram.calls("sendMessage", 42))
+                    and discord.channel_posts(CHANNEL)
+                ),
+                within=30,
+            )
+            # /status on both platforms, and a command that fails on Telegram's side.
+            telegram.message_update(42, "/status", user=user_dict(42))
+            telegram.message_update(42, "/help", user=user_dict(42))
+            await discord.run_interaction(discord.slash("status", [], Where()), within=10)
+            await telegram.wait_for(
+                lambda: any(
+                    "status" in str(c.params.get("text", "")).lower()
+                    or "version" in str(c.params.get("text", "")).lower()
+                    for c in telegram.calls("sendMessage", 42)
+                ),
+                within=10,
+            )
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(bot.communicate(), 20)
+        log = err.decode(errors="replace") + out.decode(errors="replace")
+        assert bot.returncode == 0, log[-3000:]
+        assert "DEBUG" in log and "***" in log  # it did log, at debug, with redactions
+        assert_no_token(log, "the -vvv log")
+
+        stats = await kcrush_bot(config, database, "stats", "--json")
+        out, err = await stats.communicate()
+        assert stats.returncode == 0, err
+        json.loads(out)
+        assert_no_token(out.decode() + err.decode(), "stats --json")
+    finally:
+        await telegram.close()
+        await discord.close()
+
+    for call in telegram.calls_log:
+        assert_no_token(json.dumps(call.params, ensure_ascii=False), f"Telegram {call.method}")
+    for body in discord.outgoing_messages():
+        assert_no_token(json.dumps(body, ensure_ascii=False), "a Discord message")
+
+
+@pytest.mark.timeout(30)
+async def test_rejected_tokens_fail_start_up_without_showing_them(tmp_path: Path) -> None:
+    # The fakes expect other tokens: Telegram answers getMe with 401, Discord /users/@me too.
+    telegram = await start_fake_telegram(token="987654321:another-token-entirely-xxxxxxxxxxxxx")
+    discord = await start_fake_discord(token="another.discord.token")
+    feed = tmp_path / "feed.xml"
+    write_feed(feed, [Item(1)])
+    database = tmp_path / "bot.db"
+    config = write_config(tmp_path, telegram, discord, feed)
+    try:
+        bot = await kcrush_bot(config, database, "-vvv", "run")
+        out, err = await asyncio.wait_for(bot.communicate(), 25)
+    finally:
+        await telegram.close()
+        await discord.close()
+    text = err.decode(errors="replace") + out.decode(errors="replace")
+    assert bot.returncode == 2, text[-3000:]
+    assert "error: " in text and "KCRUSH_" in text
+    assert_no_token(text, "start-up errors")
+
+
+def test_a_token_in_the_config_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    import subprocess
+
+    config = tmp_path / "kcrush-bot.toml"
+    config.write_text(f'[telegram]\ntoken = "{TELEGRAM_TOKEN}"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "kcrush_bot", "--config", str(config), "stats"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KCRUSH_")},
+    )
+    assert done.returncode == 2
+    assert "telegram.token" in done.stderr
+    assert_no_token(done.stdout + done.stderr, "the config error")
