@@ -25,6 +25,7 @@ from kcrush_bot.core.commands.subscriptions import (
 )
 from kcrush_bot.core.digests import build_digest, digest_window_start
 from kcrush_bot.core.errors import BadInput, KcrushError, NotFound
+from kcrush_bot.core.matching import digest_posts
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode, Post
 from kcrush_bot.core.render import console as console_render
 from kcrush_bot.core.replies import Cards, Confirm, ListItem, ListPage, Reply, TeaserCard, Text
@@ -378,8 +379,10 @@ async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> in
         schedules = await built.store.digests(chat)
         schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
         since = digest_window_start(schedule, built.service.clock())
-        posts = await built.store.posts_for_chat_since(chat, since)
-        names = (await built.service.categories()).names()
+        found = await built.store.posts_for_chat_since(chat, since, pushable_only=True)
+        index = await built.service.categories()
+        posts = digest_posts(found, await built.store.subscriptions(chat), index)
+        names = index.names()
         replies = build_digest(
             posts,
             frequency=schedule.frequency,

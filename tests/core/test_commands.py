@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from factories import MODERATOR_DISCORD, MODERATOR_ROLE, MODERATOR_TELEGRAM, caller
+from factories import MODERATOR_DISCORD, MODERATOR_ROLE, MODERATOR_TELEGRAM, caller, make_post
 from kcrush_bot.core.commands import CommandService, default_registry
 from kcrush_bot.core.models import ChatKind, ChatRef, Mode
 from kcrush_bot.core.permissions import Access
@@ -202,12 +202,16 @@ async def test_digest_refused_for_members(service: CommandService) -> None:
     assert isinstance(reply, ErrorReply)
 
 
-async def test_digest_preview_lists_new_posts(service: CommandService) -> None:
+async def test_digest_preview_lists_what_the_digest_would_send(service: CommandService) -> None:
     await service.dispatch(PRIVATE, "subscribe", "interviews daily")
+    silent = only(await service.dispatch(PRIVATE, "digest", "preview"))
+    assert isinstance(silent, Text) and "empty" in silent.text  # archived posts are not news
+    news = [make_post(n, url=f"https://www.kcrush.com/news-{n}/") for n in range(100, 112)]
+    news.append(make_post(200, category="kpop", url="https://www.kcrush.com/news-kpop/"))
+    await service.store.upsert_posts(news, source="feed", pushable=True)
     replies = await service.dispatch(PRIVATE, "digest", "preview")
-    assert isinstance(replies[0], ListPage)
     titles = [i.title for r in replies for i in r.items]  # type: ignore[union-attr]
-    assert len(titles) == 12  # every interview (first seen just now), none dropped
+    assert len(titles) == 12  # every new interview, none dropped; not the kpop post
     assert len(replies) == 2  # ten to a page
 
 

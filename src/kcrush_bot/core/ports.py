@@ -61,7 +61,12 @@ class PostStore(Protocol):
     async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]: ...
 
     async def posts_for_chat_since(
-        self, chat: ChatRef, since: datetime | None, *, limit: int = 200
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
     ) -> list[Post]: ...
 
     async def create_announcement(self, text: str, category: str | None, author: str) -> int: ...

@@ -34,17 +34,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.announce import audience
 from kcrush_bot.core.digests import build_digest, digest_window_start
+from kcrush_bot.core.matching import INSTANT, SubscriptionIndex, digest_posts
 from kcrush_bot.core.models import ChatRef, DigestSchedule
 from kcrush_bot.core.ports import Platform
 from kcrush_bot.publisher.digests import digest_trigger, due_fire_time, next_fire, signature
-from kcrush_bot.publisher.enqueue import (
-    DIGEST_MODES,
-    INSTANT,
-    SubscriptionIndex,
-    announcement_rows,
-    post_rows,
-    sort_key,
-)
+from kcrush_bot.publisher.enqueue import announcement_rows, post_rows, sort_key
 from kcrush_bot.publisher.limits import Limits, Pacer
 from kcrush_bot.publisher.payloads import payload_of
 from kcrush_bot.publisher.worker import DEFAULT_CONCURRENCY, DeliveryStats, DeliveryWorker
@@ -373,13 +367,11 @@ class Publisher:
         chat = schedule.chat
         async with self._fanout_lock:
             since = digest_window_start(schedule, now)
-            posts = await self.store.posts_for_chat_since(chat, since)
-            # Only what the chat's daily/weekly subscriptions match (keywords included), and
-            # only pushable posts: a source's silent first sight is archive, not news.
-            pushable = await self.outbox.pushable([p.id for p in posts if p.id is not None])
+            # Only pushable posts (a source's silent first sight is archive, not news) that
+            # the chat's daily/weekly subscriptions match, keywords included.
+            found = await self.store.posts_for_chat_since(chat, since, pushable_only=True)
             index = await self._categories()
-            subs = SubscriptionIndex(await self.store.subscriptions(chat), DIGEST_MODES)
-            posts = [p for p in posts if p.id in pushable and subs.chats_for(p, index)]
+            posts = digest_posts(found, await self.store.subscriptions(chat), index)
             replies = build_digest(
                 posts,
                 frequency=schedule.frequency,

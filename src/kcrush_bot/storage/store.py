@@ -806,7 +806,12 @@ class Store:
         )
 
     async def posts_for_chat_since(
-        self, chat: ChatRef, since: datetime | None, *, limit: int = 200
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
     ) -> list[Post]:
         """Posts first seen after ``since`` in any category the chat subscribes to (with children),
         oldest first. What a digest lists."""
@@ -818,10 +823,10 @@ class Store:
             )
             SELECT {_POST_COLUMNS} FROM posts p
              WHERE p.id IN (SELECT post_id FROM post_categories WHERE slug IN (SELECT slug FROM tree))
-               AND p.first_seen_at > ?
+               AND p.first_seen_at > ? AND p.pushable >= ?
              ORDER BY coalesce(p.published_at, p.first_seen_at), p.id LIMIT ?
             """,
-            (chat.key, to_db_time(since) or "", limit),
+            (chat.key, to_db_time(since) or "", int(pushable_only), limit),
         )
         return [_post_from_row(r) for r in rows]
 

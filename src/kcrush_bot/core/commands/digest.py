@@ -9,6 +9,7 @@ from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
 from kcrush_bot.core.digests import build_digest, digest_window_start
 from kcrush_bot.core.errors import BadInput
+from kcrush_bot.core.matching import digest_posts
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.replies import Reply, Text
@@ -38,8 +39,9 @@ async def preview(service: CommandService, chat: ChatRef) -> list[Reply]:
     schedules = await service.store.digests(chat)
     schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
     since = digest_window_start(schedule, service.clock())
-    posts = await service.store.posts_for_chat_since(chat, since)
+    found = await service.store.posts_for_chat_since(chat, since, pushable_only=True)
     index = await service.categories()
+    posts = digest_posts(found, await service.store.subscriptions(chat), index)
     replies = build_digest(
         posts, frequency=schedule.frequency, category_names=index.names(), send_empty=False
     )
