@@ -107,6 +107,8 @@ def test_categories_and_stats(tmp_path: Path) -> None:
 def test_operator_subscribe_list_and_unsubscribe(tmp_path: Path) -> None:
     ok(run(tmp_path, "subscribe", "telegram:-100123", "kpop", "--digest", "daily"))
     ok(run(tmp_path, "subscribe", "discord:555"))
+    [digest] = as_json(run(tmp_path, "stats", "--json"))["digests"]
+    assert digest["chat"] == "telegram:-100123" and digest["next_at"].endswith("+09:00")
     subs = as_json(run(tmp_path, "subscriptions", "--json"))
     assert {(s["chat"], s["category"], s["mode"]) for s in subs} == {
         ("telegram:-100123", "kpop", "daily"),

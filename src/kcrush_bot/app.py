@@ -127,6 +127,7 @@ def build_publisher(
 
     publisher = Publisher(app.store, app.settings, platforms, service=app.service, clock=clock)
     app.notifier.target = publisher
+    app.service.schedules = publisher
     return publisher
 
 

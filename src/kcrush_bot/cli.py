@@ -429,6 +429,9 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         health = await built.store.source_health()
         inactive = await built.store.inactive_chats()
         digests = await built.store.digests()
+        publisher = app.build_publisher(built, {})
+        await publisher.refresh_schedules()
+        next_digest = publisher.next_digest_times()
     data = {
         "version": __version__,
         "database": settings.database_path,
@@ -449,6 +452,9 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
                 "timezone": d.timezone,
                 "weekday": d.weekday,
                 "last_sent_at": d.last_sent_at.isoformat() if d.last_sent_at else None,
+                "next_at": next_digest[d.chat.key].isoformat()
+                if d.chat.key in next_digest
+                else None,
             }
             for d in digests
         ],
@@ -481,7 +487,10 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     for item in data["deactivated_chats"]:
         print(f"deactivated {item['chat']}: {item['reason']}")
     for d in data["digests"]:
-        print(f"digest {d['chat']}: {d['frequency']} {d['time']} {d['timezone']}")
+        print(
+            f"digest {d['chat']}: {d['frequency']} {d['time']} {d['timezone']}, "
+            f"next {d['next_at'] or '-'}"
+        )
     for h in data["sources"]:
         print(
             f"source {h['name']} ({h['kind']}): {h['state']}"

@@ -61,6 +61,7 @@ def setup(verbosity: int, secrets: Iterable[str] = (), stream=None) -> logging.H
     root.addHandler(handler)
     root.setLevel(level)
     if verbosity < 3:
-        # httpx logs every request at INFO; useful at -vvv only.
-        logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+        # httpx logs every request and APScheduler every job run at INFO: -vvv shows them.
+        for chatty in ("httpx", "apscheduler"):
+            logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
     return handler

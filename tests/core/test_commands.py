@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -282,6 +283,22 @@ async def test_status_reports_archive(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_MEMBER, "status"))
     assert isinstance(reply, Text)
     assert "Posts: 13" in reply.text and "Version test" in reply.text
+
+
+async def test_status_shows_paused_chats_and_this_chats_next_digest(
+    service: CommandService,
+) -> None:
+    class Schedules:
+        def next_digest_times(self) -> dict[str, datetime]:
+            return {GROUP_MEMBER.chat.key: datetime(2026, 11, 23, 9, 0, tzinfo=UTC)}
+
+    service.schedules = Schedules()
+    await service.store.subscribe(ChatRef("telegram", "-9"), ["kpop"], Mode.INSTANT)
+    await service.store.deactivate_chat(ChatRef("telegram", "-9"), "Forbidden: bot was kicked")
+    reply = only(await service.dispatch(GROUP_MEMBER, "status"))
+    assert isinstance(reply, Text)
+    assert "paused because the platform refused them: 1" in reply.text
+    assert "Next digest here: 2026-11-23 09:00" in reply.text
 
 
 async def test_start_deep_link_subscribes_private_chat_only(service: CommandService) -> None:

@@ -85,6 +85,14 @@ class PostStore(Protocol):
 
     async def source_health(self) -> list[SourceHealth]: ...
 
+    async def inactive_chats(self) -> list[tuple[ChatRef, str]]: ...
+
+
+class ScheduleView(Protocol):
+    """What the scheduler can tell the commands (implemented by the publisher)."""
+
+    def next_digest_times(self) -> dict[str, datetime]: ...
+
 
 class Notifier(Protocol):
     """Something to wake when work was enqueued (the delivery worker); optional."""

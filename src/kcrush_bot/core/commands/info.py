@@ -67,6 +67,13 @@ async def status(call: Invocation) -> list[Reply]:
     )
     if stats.outbox:
         lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())))
+    inactive = await service.store.inactive_chats()
+    if inactive:
+        lines.append(f"Chats paused because the platform refused them: {len(inactive)}")
+    if service.schedules is not None:
+        upcoming = service.schedules.next_digest_times().get(call.caller.chat.key)
+        if upcoming is not None:
+            lines.append(f"Next digest here: {upcoming:%Y-%m-%d %H:%M %Z}")
     for source in await service.store.source_health():
         state = source.state
         if source.state == "failing":

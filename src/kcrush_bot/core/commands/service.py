@@ -20,7 +20,7 @@ from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.registry import Command, Invocation, Registry
 from kcrush_bot.core.errors import BadInput, Forbidden, KcrushError
 from kcrush_bot.core.permissions import REFUSALS, Access, Caller, Moderators, allowed
-from kcrush_bot.core.ports import Notifier, PostStore
+from kcrush_bot.core.ports import Notifier, PostStore, ScheduleView
 from kcrush_bot.core.replies import ErrorReply, Reply
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class CommandService:
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
         self.notifier = notifier
+        # Set by the composition root once the publisher exists (``kcrush-bot run``).
+        self.schedules: ScheduleView | None = None
         self._categories: CategoryIndex | None = None
         # Paging state for search buttons. Button data is limited (Telegram: 64 bytes), so a
         # button carries a short random token, never the query; an unknown token is "expired".
