@@ -95,24 +95,30 @@ def write_feed(path: Path, items: list[Item]) -> None:
 
 
 async def kcrush_bot(
-    config: Path, database: Path, *args: str, tokens: bool = True
+    config: Path, database: Path, *args: str, log: Path
 ) -> asyncio.subprocess.Process:
+    """``kcrush-bot`` as a process with both tokens in its environment. Its output goes to a
+    file, not a pipe: at -vvv a pipe nobody reads fills up and stalls the bot's logging."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KCRUSH_")}
-    if tokens:
-        env.update(KCRUSH_TELEGRAM_TOKEN=TELEGRAM_TOKEN, KCRUSH_DISCORD_TOKEN=DISCORD_TOKEN)
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kcrush_bot",
-        "--config",
-        str(config),
-        "--db",
-        str(database),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    env.update(KCRUSH_TELEGRAM_TOKEN=TELEGRAM_TOKEN, KCRUSH_DISCORD_TOKEN=DISCORD_TOKEN)
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kcrush_bot",
+            "--config",
+            str(config),
+            "--db",
+            str(database),
+            *args,
+            stdout=out,
+            stderr=out,
+            env=env,
+        )
+
+
+def read_log(log: Path) -> str:
+    return log.read_bytes().decode(errors="replace")
 
 
 @pytest.mark.timeout(60)
@@ -134,7 +140,8 @@ async def test_tokens_never_show_in_logs_chats_errors_or_stats(tmp_path: Path) -
         discord.fail(Failure(401, 0, "401: Unauthorized"), channel=CHANNEL)
         discord.fail(Failure(500, 0, "Internal Server Error"), channel=CHANNEL)
 
-        bot = await kcrush_bot(config, database, "-vvv", "run")
+        log = tmp_path / "run.log"
+        bot = await kcrush_bot(config, database, "-vvv", "run", log=log)
         try:
             await discord.wait_identified(within=20)
             await telegram.wait_for_calls("getUpdates", 2, within=20)
@@ -159,17 +166,18 @@ async def test_tokens_never_show_in_logs_chats_errors_or_stats(tmp_path: Path) -
             )
         finally:
             bot.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(bot.communicate(), 20)
-        log = err.decode(errors="replace") + out.decode(errors="replace")
-        assert bot.returncode == 0, log[-3000:]
-        assert "DEBUG" in log and "***" in log  # it did log, at debug, with redactions
-        assert_no_token(log, "the -vvv log")
+            await asyncio.wait_for(bot.wait(), 20)
+        text = read_log(log)
+        assert bot.returncode == 0, text[-3000:]
+        assert "DEBUG" in text and "***" in text  # it did log, at debug, with redactions
+        assert_no_token(text, "the -vvv log")
 
-        stats = await kcrush_bot(config, database, "stats", "--json")
-        out, err = await stats.communicate()
-        assert stats.returncode == 0, err
-        json.loads(out)
-        assert_no_token(out.decode() + err.decode(), "stats --json")
+        stats_log = tmp_path / "stats.json"
+        stats = await kcrush_bot(config, database, "stats", "--json", log=stats_log)
+        assert await stats.wait() == 0
+        text = read_log(stats_log)
+        json.loads(text)
+        assert_no_token(text, "stats --json")
     finally:
         await telegram.close()
         await discord.close()
@@ -189,13 +197,14 @@ async def test_rejected_tokens_fail_start_up_without_showing_them(tmp_path: Path
     write_feed(feed, [Item(1)])
     database = tmp_path / "bot.db"
     config = write_config(tmp_path, telegram, discord, feed)
+    log = tmp_path / "run.log"
     try:
-        bot = await kcrush_bot(config, database, "-vvv", "run")
-        out, err = await asyncio.wait_for(bot.communicate(), 25)
+        bot = await kcrush_bot(config, database, "-vvv", "run", log=log)
+        await asyncio.wait_for(bot.wait(), 25)
     finally:
         await telegram.close()
         await discord.close()
-    text = err.decode(errors="replace") + out.decode(errors="replace")
+    text = read_log(log)
     assert bot.returncode == 2, text[-3000:]
     assert "error: " in text and "KCRUSH_" in text
     assert_no_token(text, "start-up errors")
