@@ -12,7 +12,10 @@ production:
 * text limits counted after entity parsing: 4096 for a message, 1024 for a caption;
 * Telegram's HTML subset: unknown tags, unclosed tags, stray ``<`` or ``&`` are rejected;
 * callback queries can be answered once, an edit that changes nothing is "not modified",
-  ``getUpdates`` keeps updates until a later ``offset`` confirms them.
+  ``getUpdates`` keeps updates until a later ``offset`` confirms them;
+* ``setWebhook`` checks its ``url`` and ``secret_token`` and records them; while a webhook is
+  set ``getUpdates`` is refused (409), and ``post_to_webhook`` delivers an update to the bot's
+  listener the way Telegram does, secret header included.
 
 Tests push updates (``push_update`` and the ``*_update`` builders), script failures per method
 and chat (``script``: 429, 403, 400, migrate-to-supergroup, 5xx, delays) and assert on what the
@@ -33,8 +36,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 
 DEFAULT_TOKEN = "123456789:AAHfakeTOKENfakeTOKENfakeTOKENfake12"
 BOT_USER = {
@@ -106,6 +110,10 @@ _ALLOWED_TAGS = {
 _TOKEN = re.compile(
     r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[^>]*)?)\s*>|&(#\d+|#x[0-9A-Fa-f]+|\w+);|[<&]"
 )
+# post_to_webhook's default: the secret the bot registered with setWebhook.
+REGISTERED: Any = object()
+# setWebhook's secret_token: 1-256 characters, letters, digits, "_" and "-".
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _ATTR = re.compile(r'\s*([A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|\'([^\']*)\'|([^\s"\'>]+)))?')
 
 
@@ -505,15 +513,61 @@ class FakeTelegram:
         return True
 
     async def _api_setWebhook(self, params: dict[str, Any]) -> Any:
-        self.webhook = {"url": params.get("url", ""), "secret_token": params.get("secret_token")}
+        url = str(_require(params, "url"))
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            # A local Bot API server (which this fake stands for) also accepts http:// URLs.
+            raise ApiError(FakeError(400, "Bad Request: bad webhook: Webhook URL is invalid"))
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN.fullmatch(str(secret)):
+            raise ApiError(
+                FakeError(400, "Bad Request: secret token contains unallowed characters")
+            )
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        if not url:  # an empty url removes the webhook, as deleteWebhook does
+            self.webhook = {"url": ""}
+            return True
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": params.get("allowed_updates"),
+            "max_connections": params.get("max_connections", 40),
+        }
+        if params.get("allowed_updates") is not None:
+            self._allowed_updates = list(params["allowed_updates"])
         return True
 
     async def _api_getWebhookInfo(self, params: dict[str, Any]) -> Any:
-        return {
+        info: dict[str, Any] = {
             "url": self.webhook.get("url", ""),
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self.webhook.get("url"):
+            info["max_connections"] = self.webhook["max_connections"]
+            if self.webhook.get("allowed_updates") is not None:
+                info["allowed_updates"] = self.webhook["allowed_updates"]
+        return info
+
+    async def post_to_webhook(
+        self, update: dict[str, Any], *, secret_token: Any = REGISTERED
+    ) -> int:
+        """POST ``update`` to the registered webhook as Telegram does; the HTTP status.
+
+        The ``X-Telegram-Bot-Api-Secret-Token`` header carries the registered secret unless
+        ``secret_token`` says otherwise (``None``: no header at all).
+        """
+        url = self.webhook.get("url")
+        if not url:
+            raise AssertionError("no webhook is set (setWebhook was not called)")
+        token = self.webhook.get("secret_token") if secret_token is REGISTERED else secret_token
+        headers = {"X-Telegram-Bot-Api-Secret-Token": str(token)} if token is not None else {}
+        async with (
+            ClientSession(timeout=ClientTimeout(total=5)) as session,
+            session.post(url, json=update, headers=headers) as response,
+        ):
+            await response.read()
+            return response.status
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
         if self.webhook.get("url"):

@@ -212,19 +212,3 @@ async def test_a_rejected_token_is_a_clear_configuration_error(fake, service):
     with pytest.raises(ConfigError, match="KCRUSH_TELEGRAM_TOKEN"):
         async with TelegramPlatform(settings, service):
             pass
-
-
-async def test_webhook_mode_without_the_webhooks_extra_is_a_clear_error(fake, service):
-    pytest.importorskip("telegram")
-    try:
-        import tornado  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("tornado is installed: webhook mode works here")
-    from kcrush_bot.core.errors import ConfigError
-
-    settings = telegram_settings(fake, mode="webhook", webhook_url="https://bot.example/tg")
-    with pytest.raises(ConfigError, match="webhooks"):
-        async with TelegramPlatform(settings, service):
-            pass

@@ -194,23 +194,17 @@ class TelegramPlatform:
         assert app.updater is not None
         if self.settings.mode == "webhook":
             url = self.settings.webhook_url
-            try:
-                await app.updater.start_webhook(
-                    listen=self.settings.webhook_listen,
-                    port=self.settings.webhook_port,
-                    url_path=urlsplit(url).path.lstrip("/"),
-                    webhook_url=url,
-                    # Telegram echoes it in a header: requests without it are not Telegram's.
-                    secret_token=secrets.token_urlsafe(32),
-                    allowed_updates=ALLOWED_UPDATES,
-                )
-            except RuntimeError as exc:
-                if "webhooks" in str(exc):
-                    raise ConfigError(
-                        "telegram.mode: webhook mode needs python-telegram-bot[webhooks] "
-                        "(tornado); install it or use polling"
-                    ) from None
-                raise
+            # tornado, which serves the webhook, comes with the bot's dependencies
+            # (python-telegram-bot[webhooks]).
+            await app.updater.start_webhook(
+                listen=self.settings.webhook_listen,
+                port=self.settings.webhook_port,
+                url_path=urlsplit(url).path.lstrip("/"),
+                webhook_url=url,
+                # Telegram echoes it in a header: requests without it are not Telegram's.
+                secret_token=secrets.token_urlsafe(32),
+                allowed_updates=ALLOWED_UPDATES,
+            )
             return
         await app.updater.start_polling(
             poll_interval=0.0,
