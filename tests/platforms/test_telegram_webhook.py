@@ -16,12 +16,14 @@ import aiohttp
 import pytest
 
 from fakes.telegram_api import (
+    FakeError,
     FakeTelegram,
     Limits,
     start_fake_telegram,
     telegram_settings,
 )
 from kcrush_bot.core.commands import CommandService
+from kcrush_bot.core.errors import ConfigError
 from kcrush_bot.platforms.telegram import TelegramPlatform
 from kcrush_bot.platforms.telegram.adapter import ALLOWED_UPDATES
 
@@ -149,3 +151,27 @@ async def test_polling_after_webhook_mode_removes_the_webhook(fake, service):
         await fake.wait_consumed(update)
         await handled(platform)
     assert len(fake.texts(PRIVATE)) == 1
+
+
+async def test_a_webhook_url_telegram_refuses_is_a_configuration_error(fake, service):
+    fake.script(
+        "setWebhook",
+        error=FakeError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
+    )
+    platform = webhook_platform(fake, service)
+    with pytest.raises(ConfigError, match=r"(?i)telegram\.webhook_url.*https url must be provided"):
+        async with platform:
+            pass
+
+
+async def test_a_port_already_in_use_is_a_configuration_error(fake, service):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        platform = webhook_platform(fake, service, port)
+        with pytest.raises(ConfigError, match=rf"telegram\.webhook_port.*127\.0\.0\.1:{port}"):
+            async with platform:
+                pass
+    with pytest.raises(RuntimeError, match="not connected"):
+        platform.application  # noqa: B018  (stopped and shut down again)

@@ -37,7 +37,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -45,6 +45,7 @@ from telegram.ext import (
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    Updater,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
@@ -193,18 +194,7 @@ class TelegramPlatform:
     async def _start_updates(self, app: AnyApplication) -> None:
         assert app.updater is not None
         if self.settings.mode == "webhook":
-            url = self.settings.webhook_url
-            # tornado, which serves the webhook, comes with the bot's dependencies
-            # (python-telegram-bot[webhooks]).
-            await app.updater.start_webhook(
-                listen=self.settings.webhook_listen,
-                port=self.settings.webhook_port,
-                url_path=urlsplit(url).path.lstrip("/"),
-                webhook_url=url,
-                # Telegram echoes it in a header: requests without it are not Telegram's.
-                secret_token=secrets.token_urlsafe(32),
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            await self._start_webhook(app.updater)
             return
         await app.updater.start_polling(
             poll_interval=0.0,
@@ -213,6 +203,34 @@ class TelegramPlatform:
             # Commands typed while the bot was down are still answered.
             drop_pending_updates=False,
         )
+
+    async def _start_webhook(self, updater: Updater) -> None:
+        """setWebhook with a fresh secret, then listen (tornado, python-telegram-bot[webhooks])."""
+        settings = self.settings
+        url = settings.webhook_url
+        try:
+            await updater.start_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=urlsplit(url).path.lstrip("/"),
+                webhook_url=url,
+                # Telegram echoes it in a header: requests without it are not Telegram's.
+                secret_token=secrets.token_urlsafe(32),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        except BadRequest as exc:
+            # "bad webhook: An HTTPS URL must be provided", a port Telegram does not call, ...
+            raise ConfigError(
+                f"telegram.webhook_url: Telegram refused the webhook {url}: {exc.message}"
+            ) from None
+        except TelegramError as exc:
+            raise errors.translate(exc) from exc
+        except OSError as exc:
+            # Raised by the listener, which starts after setWebhook succeeded.
+            raise ConfigError(
+                f"telegram.webhook_port: cannot listen on "
+                f"{settings.webhook_listen}:{settings.webhook_port}: {exc.strerror or exc}"
+            ) from None
 
     async def _stop(self) -> None:
         app, self._app = self._app, None
