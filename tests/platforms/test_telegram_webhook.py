@@ -175,3 +175,12 @@ async def test_a_port_already_in_use_is_a_configuration_error(fake, service):
                 pass
     with pytest.raises(RuntimeError, match="not connected"):
         platform.application  # noqa: B018  (stopped and shut down again)
+
+
+async def test_the_secret_stays_out_of_the_debug_log(fake, service, caplog):
+    with caplog.at_level(logging.DEBUG):
+        async with webhook_platform(fake, service):
+            secret = fake.webhook["secret_token"]
+    assert "setWebhook" in caplog.text  # PTB logs the call's parameters at debug
+    assert secret not in caplog.text
+    assert caplog.handler.filters == []  # the redaction ends with the run

@@ -56,6 +56,7 @@ from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
 from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
+from kcrush_bot.logs import RedactSecrets
 from kcrush_bot.platforms.telegram import errors
 from kcrush_bot.platforms.telegram.updates import (
     PLATFORM,
@@ -115,6 +116,7 @@ class TelegramPlatform:
         self.admins = AdminCache(settings.admin_cache_seconds)
         self.commands = _telegram_commands(service.registry.for_platform(PLATFORM))
         self._app: AnyApplication | None = None
+        self._redaction: tuple[RedactSecrets, list[logging.Handler]] | None = None
         # We call do_api_request with the renderer's method names on purpose (see send);
         # PTB's hint to use the typed method instead is noise for us.
         warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
@@ -208,14 +210,16 @@ class TelegramPlatform:
         """setWebhook with a fresh secret, then listen (tornado, python-telegram-bot[webhooks])."""
         settings = self.settings
         url = settings.webhook_url
+        # Telegram echoes it in a header: requests without it are not Telegram's.
+        secret = secrets.token_urlsafe(32)
+        self._hide_from_logs(secret)
         try:
             await updater.start_webhook(
                 listen=settings.webhook_listen,
                 port=settings.webhook_port,
                 url_path=urlsplit(url).path.lstrip("/"),
                 webhook_url=url,
-                # Telegram echoes it in a header: requests without it are not Telegram's.
-                secret_token=secrets.token_urlsafe(32),
+                secret_token=secret,
                 allowed_updates=ALLOWED_UPDATES,
             )
         except BadRequest as exc:
@@ -232,10 +236,31 @@ class TelegramPlatform:
                 f"{settings.webhook_listen}:{settings.webhook_port}: {exc.strerror or exc}"
             ) from None
 
+    def _hide_from_logs(self, secret: str) -> None:
+        """Redact ``secret`` from every log handler while the bot runs.
+
+        python-telegram-bot logs each call's parameters at debug (``-vv``), setWebhook's
+        secret_token included; whoever reads that log could otherwise post forged updates.
+        """
+        redactor = RedactSecrets([secret])
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(redactor)
+        self._redaction = (redactor, handlers)
+
     async def _stop(self) -> None:
         app, self._app = self._app, None
         if app is None:
             return
+        try:
+            await self._stop_application(app)
+        finally:
+            if self._redaction is not None:
+                (redactor, handlers), self._redaction = self._redaction, None
+                for handler in handlers:
+                    handler.removeFilter(redactor)
+
+    async def _stop_application(self, app: AnyApplication) -> None:
         # Each step on its own: a failing one must not leave the others running.
         if app.updater is not None and app.updater.running:
             try:
