@@ -112,6 +112,7 @@ class Publisher:
         self._ingestor: Ingestor | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._polls: set[asyncio.Task[object]] = set()
         self._fanout_lock = asyncio.Lock()
         self._digests: dict[str, DigestSchedule] = {}
         self._digest_jobs: dict[str, tuple[str, str, str, str]] = {}
@@ -163,6 +164,13 @@ class Publisher:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        # A poll still running would write through the ingest connection after it closes:
+        # cancel it (its transaction rolls back) and wait until it has let go.
+        polls = list(self._polls)
+        for task in polls:
+            task.cancel()
+        if polls:
+            await asyncio.wait(polls, timeout=self.shutdown_grace)
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -242,11 +250,21 @@ class Publisher:
     # -- polling -------------------------------------------------------------------------------
 
     async def _poll_job(self, source: SourceSettings) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._polls.add(task)
         try:
             report = await self.poll_source(source)
+        except asyncio.CancelledError:
+            # Only shutdown cancels a poll, and this is the job's own task: end it quietly
+            # rather than let the scheduler log the cancellation as a failure.
+            log.info("poll of %s stopped for shutdown; nothing of it was stored", source.name)
+            return
         except Exception:
             log.exception("polling %s failed", source.name)
             return
+        finally:
+            self._polls.discard(task)  # type: ignore[arg-type,unused-ignore]
         if report.error or report.new:
             log.info("%s", report.line())
 
