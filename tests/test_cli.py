@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,19 @@ def test_announce_needs_yes_without_a_terminal(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "--yes" in refused.stdout
     sent = ok(run(tmp_path, "announce", "Hello fans", "--yes"))
     assert "confirmed" in sent and "1 chat" in sent
+
+
+def test_announce_can_be_scheduled_for_later(tmp_path: Path) -> None:
+    ok(run(tmp_path, "subscribe", "telegram:-1"))
+    sent = ok(run(tmp_path, "announce", "Live at nine", "--at", "2999-01-01T09:00", "--yes"))
+    assert "at 2999-01-01 09:00" in sent and "confirmed" in sent
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        [(status, when)] = db.execute("SELECT status, scheduled_for FROM announcements").fetchall()
+    assert status == "confirmed" and when == "2999-01-01T00:00:00+00:00"  # 09:00 in Seoul
+    past = run(tmp_path, "announce", "Too late", "--at", "2001-01-01T09:00", "--yes")
+    assert past.returncode == 2 and "passed" in past.stderr
+    bad = run(tmp_path, "announce", "When?", "--at", "tomorrow")
+    assert bad.returncode == 2 and "is not a time" in bad.stderr
 
 
 def test_console_session(tmp_path: Path) -> None:

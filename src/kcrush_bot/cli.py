@@ -13,7 +13,9 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kcrush_bot import __version__, app, logs
 from kcrush_bot import settings as settings_mod
@@ -43,6 +45,15 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return number
+
+
+def _when(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a time: write e.g. 2026-12-01T09:00 or 2026-12-01T09:00+09:00"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("announce", help="send an announcement to every subscribed chat")
     p.add_argument("text")
     p.add_argument("--category", metavar="SLUG")
+    p.add_argument(
+        "--at",
+        metavar="WHEN",
+        type=_when,
+        help="send later: an ISO 8601 time, e.g. 2026-12-01T09:00 (bot time zone "
+        "unless it names an offset)",
+    )
     p.add_argument("--yes", action="store_true", help="send without asking")
 
     p = sub.add_parser("digest", help="digest tools")
@@ -349,7 +367,12 @@ async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
 
     async with app.build(settings) as built:
         slug = await built.service.resolve_category(args.category) if args.category else None
-        replies = await draft(built.service, args.text.strip(), slug, actor=OPERATOR)
+        when = args.at
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(settings.bot.timezone))
+        replies = await draft(
+            built.service, args.text.strip(), slug, actor=OPERATOR, scheduled_for=when
+        )
         confirm = replies[0]
         assert isinstance(confirm, Confirm)
         _print_replies([confirm.preview, Text(confirm.prompt)])

@@ -69,7 +69,14 @@ class PostStore(Protocol):
         pushable_only: bool = False,
     ) -> list[Post]: ...
 
-    async def create_announcement(self, text: str, category: str | None, author: str) -> int: ...
+    async def create_announcement(
+        self,
+        text: str,
+        category: str | None,
+        author: str,
+        *,
+        scheduled_for: datetime | None = None,
+    ) -> int: ...
 
     async def announcement(self, announcement_id: int) -> Announcement | None: ...
 

@@ -832,12 +832,19 @@ class Store:
 
     # -- announcements and the audit log -----------------------------------------------------
 
-    async def create_announcement(self, text: str, category: str | None, author: str) -> int:
+    async def create_announcement(
+        self,
+        text: str,
+        category: str | None,
+        author: str,
+        *,
+        scheduled_for: datetime | None = None,
+    ) -> int:
         async with self.transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO announcements (text, category, author, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (text, category, author, to_db_time(now_utc())),
+                "INSERT INTO announcements (text, category, author, created_at, scheduled_for) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (text, category, author, to_db_time(now_utc()), to_db_time(scheduled_for)),
             )
             return int(cursor.lastrowid or 0)
 

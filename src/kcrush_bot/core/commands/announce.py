@@ -8,6 +8,7 @@ once; the publisher then delivers it through the outbox. Both steps are audit-lo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
@@ -41,7 +42,12 @@ def audience(
 
 
 async def draft(
-    service: CommandService, text: str, category: str | None, *, actor: str
+    service: CommandService,
+    text: str,
+    category: str | None,
+    *,
+    actor: str,
+    scheduled_for: datetime | None = None,
 ) -> list[Reply]:
     if not text:
         raise BadInput("Write the announcement after the command: /announce <text> [#category].")
@@ -52,11 +58,17 @@ async def draft(
         )
     index = await service.categories()
     chats = audience(await service.store.subscriptions(), category, index)
-    announcement_id = await service.store.create_announcement(text, category, actor)
+    if scheduled_for is not None and scheduled_for <= service.clock():
+        raise BadInput("That time has passed: give a time in the future.")
+    announcement_id = await service.store.create_announcement(
+        text, category, actor, scheduled_for=scheduled_for
+    )
     await service.store.audit(
         actor, "announce draft", detail={"id": announcement_id, "category": category}
     )
     where = f" subscribed to {index.name_of(category)}" if category else ""
+    if scheduled_for is not None:
+        where += f", at {scheduled_for:%Y-%m-%d %H:%M %Z}"
     return [
         Confirm(
             prompt=f"Send this announcement to {len(chats)} chat{'s' if len(chats) != 1 else ''}"
