@@ -3,6 +3,7 @@
 * ``telegram``: Bot API calls in HTML parse mode (``TelegramCall``); the adapter adds the chat.
 * ``discord``: message JSON (content, embeds, buttons) with mentions switched off.
 * ``console``: plain text for a terminal.
+* ``common``: the text rules all three share (cleaning, blank text, safe links, cutting).
 
 Each keeps its platform's limits and never drops list items: what does not fit in one message
 is split across several.

@@ -12,13 +12,12 @@ so Korean text stays within the width too.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
 from typing import assert_never
 
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
+from kcrush_bot.core.render.common import CONTROL, NOTHING, UNTITLED, format_date, one_line
 from kcrush_bot.core.replies import (
     Button,
     Cards,
@@ -31,15 +30,6 @@ from kcrush_bot.core.replies import (
 )
 
 MIN_WIDTH = 20
-UNTITLED = "Untitled post"
-NOTHING = "Nothing to show."
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-# Every C0/C1 control but the newline (ESC, CSI, BEL, backspace, carriage return…) and lone
-# surrogates, which would make printing raise UnicodeEncodeError. Bidi embeddings, overrides
-# and isolates too: outside text (a title, a query, an announcement) must not reverse the
-# text printed around it.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
 def render_reply(reply: Reply, width: int = 80) -> str:
@@ -53,8 +43,11 @@ def render_reply(reply: Reply, width: int = 80) -> str:
 
 
 def strip_controls(text: str) -> str:
-    """``text`` without control characters other than newline; tabs become spaces."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\t", " "))
+    """``text`` without control characters other than newline; tabs become spaces.
+
+    Unlike ``common.clean``, a lone carriage return is removed rather than made a line break.
+    """
+    return CONTROL.sub("", text.replace("\r\n", "\n").replace("\t", " "))
 
 
 def _render(reply: Reply, width: int) -> list[str]:
@@ -76,7 +69,7 @@ def _render(reply: Reply, width: int) -> list[str]:
             return [*preview, "", *prompt, *_buttons((reply.confirm, reply.cancel), width)]
         case ErrorReply():
             lines = _wrap(f"Error: {_clean(reply.message) or 'something went wrong.'}", width)
-            suggestions = [s for s in (_one_line(s) for s in reply.suggestions) if s]
+            suggestions = [s for s in (one_line(s) for s in reply.suggestions) if s]
             if suggestions:
                 lines.append("Try:")
                 for suggestion in suggestions:
@@ -88,7 +81,7 @@ def _render(reply: Reply, width: int) -> list[str]:
 
 def _text(title: str | None, body: str, width: int) -> list[str]:
     lines = []
-    heading = _one_line(title or "")
+    heading = one_line(title or "")
     if heading:
         lines.extend(_wrap(heading, width))
         lines.append("=" * min(_cells(heading), width))
@@ -106,21 +99,21 @@ def _cards(reply: Cards, width: int) -> list[str]:
 
 
 def _card(card: TeaserCard, width: int) -> list[str]:
-    lines = _wrap(_one_line(card.title) or UNTITLED, width)
+    lines = _wrap(one_line(card.title) or UNTITLED, width)
     lines.extend(_wrap(_clean(card.teaser), width, "  ", "  "))
-    url = _one_line(card.url)
+    url = one_line(card.url)
     if url:
         lines.extend(_wrap(url, width, "  ", "  "))
-    meta = [c for c in (_one_line(c) for c in card.categories) if c]
+    meta = [c for c in (one_line(c) for c in card.categories) if c]
     if card.published_at is not None:
-        meta.append(_date(card.published_at))
+        meta.append(format_date(card.published_at))
     if meta:
         lines.extend(_wrap(" · ".join(meta), width, "  ", "  "))
     return lines
 
 
 def _list(page: ListPage, width: int) -> list[str]:
-    title = _one_line(page.title) or "Results"
+    title = one_line(page.title) or "Results"
     if page.total is not None:
         title = f"{title} ({page.total})"
     lines = _wrap(title, width)
@@ -129,9 +122,9 @@ def _list(page: ListPage, width: int) -> list[str]:
     indent = " " * (digits + 2)
     for number, item in enumerate(page.items, 1):
         lines.extend(
-            _wrap(_one_line(item.title) or UNTITLED, width, f"{number:>{digits}}. ", indent)
+            _wrap(one_line(item.title) or UNTITLED, width, f"{number:>{digits}}. ", indent)
         )
-        url = _one_line(item.url or "")
+        url = one_line(item.url or "")
         if url:
             lines.extend(_wrap(url, width, indent, indent))
         detail = _snippet(item.detail or "")
@@ -152,7 +145,7 @@ def _buttons(buttons: Sequence[Button], width: int) -> list[str]:
     lines: list[str] = []
     line = "Buttons:"
     for button in buttons:
-        hint = f"[{_one_line(button.label) or '•'} → {_one_line(button.action)}]"
+        hint = f"[{one_line(button.label) or '•'} → {one_line(button.action)}]"
         # Hints are kept whole where they fit; only a hint wider than a line is wrapped.
         if _cells(line) + 1 + _cells(hint) <= width:
             line = f"{line} {hint}"
@@ -168,7 +161,7 @@ def _buttons(buttons: Sequence[Button], width: int) -> list[str]:
 def _snippet(detail: str) -> str:
     # Highlighted words are shown as *word*, the plain-text convention for emphasis.
     marked = detail.replace(HIGHLIGHT_START, "*").replace(HIGHLIGHT_END, "*")
-    return _one_line(marked)
+    return one_line(marked)
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -176,15 +169,6 @@ def _snippet(detail: str) -> str:
 
 def _clean(text: str) -> str:
     return strip_controls(text.replace("\r", "\n")).strip()
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _date(when: datetime) -> str:
-    # Month names spelled out here, not with %b, so the output does not depend on the locale.
-    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
 
 
 def _char_cells(ch: str) -> int:

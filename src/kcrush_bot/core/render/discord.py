@@ -19,13 +19,25 @@ them is safe whichever Discord means, and it matches what its JavaScript client 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any, assert_never
-from urllib.parse import urlsplit
 
-from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
+from kcrush_bot.core.render.common import (
+    CONTROL,
+    NOTHING,
+    UNTITLED,
+    blank,
+    clean,
+    error_body,
+    fit,
+    highlight_runs,
+    line_or,
+    one_line,
+    split_text,
+    visible_lines,
+)
+from kcrush_bot.core.render.common import http_url as http_url
 from kcrush_bot.core.replies import (
     Button,
     Cards,
@@ -61,14 +73,8 @@ KCRUSH_PINK = 0xE4007F
 EPHEMERAL = 64
 STYLE_PRIMARY, STYLE_SECONDARY, STYLE_DANGER = 1, 2, 4
 
-UNTITLED = "Untitled post"
-NOTHING = "Nothing to show."
 ZWSP = "\u200b"
 
-# C0/C1 controls and lone surrogates: invisible at best, and a lone surrogate cannot be
-# encoded, which would fail the whole request. Bidi embeddings, overrides and isolates too:
-# outside text (a title, a query, an announcement) must not reverse the bot's words around it.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 # Characters that start or end Markdown anywhere in a line: bold/italic, underline, strike,
 # code, spoiler, masked links, and the backslash itself.
 _MD_INLINE = re.compile(r"([\\*_~`|\[\]])")
@@ -87,16 +93,16 @@ Payload = dict[str, Any]
 def render_card_embed(card: TeaserCard) -> dict[str, Any]:
     """One teaser card as an embed: linked title, teaser, categories, date, image."""
     embed: dict[str, Any] = {
-        "title": _fit_md(_title(card.title, UNTITLED), EMBED_TITLE_LIMIT),
+        "title": _fit_md(line_or(card.title, UNTITLED), EMBED_TITLE_LIMIT),
         "color": KCRUSH_PINK,
     }
     url = http_url(card.url)
     if url:
         embed["url"] = url
-    teaser = _clean(card.teaser).strip()
-    if not _blank(teaser):
+    teaser = clean(card.teaser).strip()
+    if not blank(teaser):
         embed["description"] = _fit_md(teaser, EMBED_DESCRIPTION_LIMIT)
-    categories = " · ".join(c for c in (_one_line(c) for c in card.categories) if not _blank(c))
+    categories = " · ".join(visible_lines(card.categories))
     if categories:
         # Footers do not render Markdown, so they are defused but not escaped.
         embed["footer"] = {"text": _fit_plain(categories, FOOTER_LIMIT)}
@@ -136,28 +142,9 @@ def render_reply(reply: Reply) -> list[Payload]:
             )
             return payloads
         case ErrorReply():
-            return _render_text(None, _error_body(reply), (), ephemeral=True)
+            return _render_text(None, error_body(reply), (), ephemeral=True)
         case _:
             assert_never(reply)
-
-
-def http_url(url: str | None) -> str | None:
-    """``url`` if it is a plain http(s) URL (Discord rejects other schemes in embeds), else None.
-
-    User info is refused too: ``https://kcrush.com@evil.example`` reads like our site but is not.
-    """
-    if not url:
-        return None
-    url = url.strip()
-    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
-        return None
-    return url
 
 
 def escape_markdown(text: str, *, line_start: bool = True) -> str:
@@ -188,13 +175,13 @@ def _render_text(
     fallback: str = NOTHING,
 ) -> list[Payload]:
     head = ""
-    title_text = _one_line(title or "")
-    if not _blank(title_text):
+    title_text = one_line(title or "")
+    if not blank(title_text):
         head = f"**{_fit_md(title_text, EMBED_TITLE_LIMIT)}**"
     # Long text is split, not cut: help texts and announcements must arrive whole. Splitting
     # the plain text and escaping each chunk keeps every escape whole.
     room = CONTENT_LIMIT - (utf16_len(head) + 1 if head else 0)
-    contents = [_md(chunk) for chunk in _split(_clean(body).strip(), room, _md_len)]
+    contents = [_md(chunk) for chunk in split_text(clean(body).strip(), room, _md_len)]
     if head:
         contents = [f"{head}\n{contents[0]}", *contents[1:]] if contents else [head]
     if not contents:
@@ -207,11 +194,11 @@ def _render_text(
 
 
 def _render_cards(reply: Cards, *, ephemeral: bool = False) -> list[Payload]:
-    intro = _clean(reply.intro or "").strip()
+    intro = clean(reply.intro or "").strip()
     embeds = [render_card_embed(card) for card in reply.cards]
     payloads: list[Payload] = []
     content = ""
-    if not _blank(intro):
+    if not blank(intro):
         if _md_len(intro) <= CONTENT_LIMIT and embeds:
             content = _md(intro)
         else:
@@ -223,7 +210,7 @@ def _render_cards(reply: Cards, *, ephemeral: bool = False) -> list[Payload]:
 
 
 def _render_list(page: ListPage) -> list[Payload]:
-    title = _title(page.title, "Results")
+    title = line_or(page.title, "Results")
     if page.total is not None:
         title = f"{title} ({page.total})"
     lines = [_list_item(number, item) for number, item in enumerate(page.items, 1)]
@@ -236,10 +223,10 @@ def _render_list(page: ListPage) -> list[Payload]:
         embeds.append(embed)
     embeds[0]["title"] = _fit_md(title, EMBED_TITLE_LIMIT)
     # The footer is cut on its own so that a long one cannot push the page number out.
-    footer = [_fit_plain(_one_line(page.footer or ""), FOOTER_LIMIT - 20)]
+    footer = [_fit_plain(one_line(page.footer or ""), FOOTER_LIMIT - 20)]
     if page.pages > 1:
         footer.append(f"Page {page.page}/{page.pages}")
-    footer_text = " · ".join(part for part in footer if not _blank(part))
+    footer_text = " · ".join(part for part in footer if not blank(part))
     if footer_text:
         embeds[-1]["footer"] = {"text": _fit_plain(footer_text, FOOTER_LIMIT)}
     groups = _group_embeds(embeds)
@@ -251,7 +238,7 @@ def _render_list(page: ListPage) -> list[Payload]:
 
 
 def _list_item(number: int, item: ListItem) -> str:
-    title = _fit_md(_title(item.title, UNTITLED), ITEM_TITLE_LIMIT)
+    title = _fit_md(line_or(item.title, UNTITLED), ITEM_TITLE_LIMIT)
     url = http_url(item.url)
     link = "".join(_URL_UNSAFE.get(ch, ch) for ch in url) if url else ""
     # A masked link's text is already escaped ([ and ] included), so it cannot close early.
@@ -262,16 +249,6 @@ def _list_item(number: int, item: ListItem) -> str:
     )
     detail = _snippet_md(item.detail or "", DETAIL_LIMIT)
     return f"{line}\n{detail}" if detail else line
-
-
-def _error_body(reply: ErrorReply) -> str:
-    message = _clean(reply.message).strip()
-    if _blank(message):
-        message = "Something went wrong."
-    suggestions = [s for s in (_one_line(s) for s in reply.suggestions) if not _blank(s)]
-    if not suggestions:
-        return f"⚠️ {message}"
-    return f"⚠️ {message}\n\nTry:\n" + "\n".join(f"• {s}" for s in suggestions)
 
 
 # --- payloads ------------------------------------------------------------------------------
@@ -306,10 +283,10 @@ def _components(buttons: Sequence[Button] | Sequence[tuple[Button, int]]) -> lis
         action = button.action
         # custom_id must be 1-100 characters and unique within the message, or Discord rejects
         # the message; a cut action would run something else, so such a button is left out.
-        if not 0 < len(action) <= CUSTOM_ID_LIMIT or action in seen or _CONTROL.search(action):
+        if not 0 < len(action) <= CUSTOM_ID_LIMIT or action in seen or CONTROL.search(action):
             continue
         seen.add(action)
-        label = _fit_plain(_title(button.label, "•"), BUTTON_LABEL_LIMIT)
+        label = _fit_plain(line_or(button.label, "•"), BUTTON_LABEL_LIMIT)
         row.append({"type": 2, "style": style, "label": label, "custom_id": action})
     # Discord allows five rows of five; more buttons than that is a handler bug.
     rows = [row[i : i + BUTTONS_PER_ROW] for i in range(0, len(row), BUTTONS_PER_ROW)]
@@ -370,46 +347,27 @@ def _md_len(text: str) -> int:
 
 
 def _fit_md(text: str, limit: int) -> str:
-    """Cut ``text`` at a word boundary so that its escaped form fits ``limit``, then escape it.
-
-    Cutting before escaping means a cut never separates a backslash from what it escapes.
-    """
-    cut = shorten(text, limit, measure=_md_len)
-    out = _md(cut)
-    while utf16_len(out) > limit and cut:  # escaping is monotonic: only guards the ellipsis
-        cut = cut[:-1]
-        out = _md(cut)
-    return out
+    """``text`` cut at a word boundary so that its escaped form fits ``limit``, then escaped."""
+    return fit(text, limit, _md)
 
 
 def _fit_plain(text: str, limit: int) -> str:
     """For places that show text literally (footers, button labels): defused, not escaped."""
-    cut = shorten(text, limit, measure=lambda s: utf16_len(defuse_mentions(s)))
-    return defuse_mentions(cut)
+    return fit(text, limit, defuse_mentions)
 
 
 def _snippet_md(detail: str, limit: int) -> str:
     """A search snippet with its highlighted words in bold, cut to about ``limit``."""
     segments: list[tuple[str, bool]] = []
-    bold = False
-    for part in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", detail):
-        if part == HIGHLIGHT_START:
-            bold = True
-        elif part == HIGHLIGHT_END:
-            bold = False
-        elif part:
-            # A snippet is one paragraph of a list item: its line breaks become spaces.
-            text = _clean(part).replace("\n", " ")
-            if not text:
-                continue
-            # Neighbours of one style are merged: escaped apart, "<" and "@1>" would meet
-            # again as "<@1>" with nothing defusing them.
-            if segments and segments[-1][1] == bold:
-                segments[-1] = (segments[-1][0] + text, bold)
-            else:
-                segments.append((text, bold))
+    for text, bold in highlight_runs(detail):
+        # Neighbours of one style are merged: escaped apart, "<" and "@1>" would meet again
+        # as "<@1>" with nothing defusing them.
+        if segments and segments[-1][1] == bold:
+            segments[-1] = (segments[-1][0] + text, bold)
+        else:
+            segments.append((text, bold))
     plain = "".join(text for text, _ in segments)
-    if _blank(plain):
+    if blank(plain):
         return ""
     cut = shorten(plain, limit, measure=_md_len)
     if cut == plain:
@@ -434,54 +392,6 @@ def _snippet_md(detail: str, limit: int) -> str:
     return rendered if utf16_len(rendered) <= 2 * limit else _md(cut)
 
 
-def _split(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
-    """Split ``text`` into chunks that ``measure`` at most ``limit``, at line or word breaks."""
-    chunks: list[str] = []
-    rest = text
-    while measure(rest) > limit:
-        lo, hi = 0, len(rest)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if measure(rest[:mid]) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        fits = max(lo, 1)
-        cut = fits
-        newline = rest.rfind("\n", 0, fits)
-        space = next((i for i in range(fits - 1, -1, -1) if rest[i].isspace()), -1)
-        if newline >= fits // 2:
-            cut = newline
-        elif space >= fits // 2:
-            cut = space
-        chunk = rest[:cut].rstrip()
-        if not _blank(chunk):
-            chunks.append(chunk)
-        rest = rest[cut:].lstrip()
-    if not _blank(rest):
-        chunks.append(rest)
-    return chunks
-
-
 def _escape_line_start(match: re.Match[str]) -> str:
     indent, sigil, number = match.group(1), match.group(2), match.group(3)
     return f"{indent}\\{sigil}" if sigil else f"{indent}{number}\\."
-
-
-def _clean(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    return _CONTROL.sub("", text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _title(text: str, fallback: str) -> str:
-    line = _one_line(text)
-    return fallback if _blank(line) else line
-
-
-def _blank(text: str) -> bool:
-    # Discord rejects whitespace-only text; invisible format characters count as blank too.
-    return all(unicodedata.category(ch)[0] in "ZC" for ch in text)

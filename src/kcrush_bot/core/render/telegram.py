@@ -18,14 +18,26 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, assert_never
-from urllib.parse import urlsplit
 
-from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
+from kcrush_bot.core.render.common import (
+    CONTROL,
+    NOTHING,
+    UNTITLED,
+    blank,
+    clean,
+    error_body,
+    fit,
+    format_date,
+    highlight_runs,
+    line_or,
+    one_line,
+    split_text,
+    visible_lines,
+)
+from kcrush_bot.core.render.common import http_url as http_url
 from kcrush_bot.core.replies import (
     Button,
     Cards,
@@ -52,16 +64,6 @@ DETAIL_LIMIT = 600
 BUTTON_LABEL_LIMIT = 64
 BUTTONS_PER_ROW = 3
 
-UNTITLED = "Untitled post"
-NOTHING = "Nothing to show."
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-# C0/C1 controls (Telegram may reject or silently mangle them; ESC and NUL have no business in a
-# chat) and lone surrogates (they cannot be encoded as UTF-8, so the request itself would fail).
-# Bidi embeddings, overrides and isolates too: outside text (a title, a query, an announcement)
-# must not reverse the bot's words around it. Tab and newline are handled separately.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -104,16 +106,16 @@ def render_card(card: TeaserCard) -> TelegramCall:
     image = http_url(card.image_url)
     limit = CAPTION_LIMIT if image else TEXT_LIMIT
 
-    title = _fit_plain(_title(card.title, UNTITLED), TITLE_LIMIT)
+    title = fit(line_or(card.title, UNTITLED), TITLE_LIMIT)
     head: _Block = [_Span(title, bold=True, href=url)]
-    meta_text = _fit_plain(_meta_line(card), META_LIMIT)
+    meta_text = fit(_meta_line(card), META_LIMIT)
     meta: _Block = [_Span(meta_text, italic=True)] if meta_text else []
 
     used = _measure(head) + (2 + _measure(meta) if meta else 0)
-    teaser_text = _clean(card.teaser).strip()
+    teaser_text = clean(card.teaser).strip()
     teaser: _Block = []
-    if not _blank(teaser_text):
-        teaser = [_Span(_fit_plain(teaser_text, limit - used - 2))]
+    if not blank(teaser_text):
+        teaser = [_Span(fit(teaser_text, limit - used - 2))]
 
     body = _join([block for block in (head, teaser, meta) if block], "\n\n")
     if image:
@@ -151,29 +153,9 @@ def render_reply(reply: Reply) -> list[TelegramCall]:
             )
             return preview + prompt
         case ErrorReply():
-            return _render_text(None, _error_body(reply), ())
+            return _render_text(None, error_body(reply), ())
         case _:
             assert_never(reply)
-
-
-def http_url(url: str | None) -> str | None:
-    """``url`` if it is a plain http(s) URL we are willing to link, else None.
-
-    Rejects other schemes (javascript:, data:, tg:), whitespace and controls, and user info
-    (``https://kcrush.com@evil.example`` reads like our site but is not).
-    """
-    if not url:
-        return None
-    url = url.strip()
-    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
-        return None
-    return url
 
 
 # --- replies -------------------------------------------------------------------------------
@@ -187,12 +169,12 @@ def _render_text(
     fallback: str = NOTHING,
 ) -> list[TelegramCall]:
     head: _Block = []
-    title_text = _one_line(title or "")
-    if not _blank(title_text):
-        head = [_Span(_fit_plain(title_text, TITLE_LIMIT), bold=True)]
+    title_text = one_line(title or "")
+    if not blank(title_text):
+        head = [_Span(fit(title_text, TITLE_LIMIT), bold=True)]
     # Long text is split, not cut: help texts and announcements must arrive whole.
     room = TEXT_LIMIT - (_measure(head) + 1 if head else 0)
-    chunks = split_text(_clean(body).strip(), room)
+    chunks = split_text(clean(body).strip(), room)
     messages: list[_Block] = [[_Span(chunk)] for chunk in chunks]
     if head:
         if messages:
@@ -206,22 +188,22 @@ def _render_text(
 
 def _render_cards(reply: Cards) -> list[TelegramCall]:
     calls: list[TelegramCall] = []
-    if reply.intro and not _blank(_clean(reply.intro)):
+    if reply.intro and not blank(clean(reply.intro)):
         calls.extend(_render_text(None, reply.intro, ()))
     calls.extend(render_card(card) for card in reply.cards)
     return calls or _render_text(None, "", (), fallback="No posts to show.")
 
 
 def _render_list(page: ListPage) -> list[TelegramCall]:
-    header_text = _title(page.title, "Results")
+    header_text = line_or(page.title, "Results")
     if page.total is not None:
         header_text = f"{header_text} ({page.total})"
-    blocks: list[_Block] = [[_Span(_fit_plain(header_text, TITLE_LIMIT), bold=True)]]
+    blocks: list[_Block] = [[_Span(fit(header_text, TITLE_LIMIT), bold=True)]]
     blocks.extend(_list_item(number, item) for number, item in enumerate(page.items, 1))
     tail: _Block = []
-    footer = _clean(page.footer or "").strip()
-    if not _blank(footer):
-        tail.append(_Span(_fit_plain(footer, DETAIL_LIMIT), italic=True))
+    footer = clean(page.footer or "").strip()
+    if not blank(footer):
+        tail.append(_Span(fit(footer, DETAIL_LIMIT), italic=True))
     if page.pages > 1:
         if tail:
             tail.append(_Span("\n"))
@@ -232,23 +214,13 @@ def _render_list(page: ListPage) -> list[TelegramCall]:
 
 
 def _list_item(number: int, item: ListItem) -> _Block:
-    title = _fit_plain(_title(item.title, UNTITLED), ITEM_TITLE_LIMIT)
+    title = fit(line_or(item.title, UNTITLED), ITEM_TITLE_LIMIT)
     block: _Block = [_Span(f"{number}. "), _Span(title, href=http_url(item.url))]
     detail = _fit_spans(_snippet_spans(item.detail or ""), DETAIL_LIMIT)
     if detail:
         block.append(_Span("\n"))
         block.extend(detail)
     return block
-
-
-def _error_body(reply: ErrorReply) -> str:
-    message = _clean(reply.message).strip()
-    if _blank(message):
-        message = "Something went wrong."
-    suggestions = [s for s in (_one_line(s) for s in reply.suggestions) if not _blank(s)]
-    if not suggestions:
-        return f"⚠️ {message}"
-    return f"⚠️ {message}\n\nTry:\n" + "\n".join(f"• {s}" for s in suggestions)
 
 
 def _messages(messages: list[_Block], buttons: Sequence[Button]) -> list[TelegramCall]:
@@ -273,9 +245,9 @@ def _keyboard(buttons: Sequence[Button]) -> dict[str, Any] | None:
         # callback_data must be 1-64 bytes or Telegram rejects the whole message; a cut action
         # would run something else, so a button that cannot round-trip is left out.
         size = len(button.action.encode("utf-8", "surrogatepass"))
-        if not 0 < size <= CALLBACK_DATA_BYTES or _CONTROL.search(button.action):
+        if not 0 < size <= CALLBACK_DATA_BYTES or CONTROL.search(button.action):
             continue
-        label = _fit_plain(_title(button.label, "•"), BUTTON_LABEL_LIMIT)
+        label = fit(line_or(button.label, "•"), BUTTON_LABEL_LIMIT)
         row.append({"text": label, "callback_data": button.action})
     if not row:
         return None
@@ -360,19 +332,8 @@ def _fit_spans(spans: Sequence[_Span], limit: int) -> _Block:
 
 def _snippet_spans(detail: str) -> _Block:
     """A search snippet: text between HIGHLIGHT_START and HIGHLIGHT_END becomes bold."""
-    spans: _Block = []
-    bold = False
-    for part in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", detail):
-        if part == HIGHLIGHT_START:
-            bold = True
-        elif part == HIGHLIGHT_END:
-            bold = False
-        else:
-            # A snippet is one paragraph of a list item: its line breaks become spaces.
-            text = _clean(part).replace("\n", " ")
-            if text:
-                spans.append(_Span(text, bold=bold))
-    if _blank(_plain(spans)):
+    spans = [_Span(text, bold=bold) for text, bold in highlight_runs(detail)]
+    if blank(_plain(spans)):
         return []
     return spans
 
@@ -380,66 +341,8 @@ def _snippet_spans(detail: str) -> _Block:
 # --- plain text ----------------------------------------------------------------------------
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Split ``text`` into chunks of at most ``limit`` UTF-16 units, at line or word breaks."""
-    chunks: list[str] = []
-    rest = text
-    while utf16_len(rest) > limit:
-        lo, hi = 0, len(rest)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if utf16_len(rest[:mid]) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        fits = max(lo, 1)
-        cut = fits
-        newline = rest.rfind("\n", 0, fits)
-        space = next((i for i in range(fits - 1, -1, -1) if rest[i].isspace()), -1)
-        if newline >= fits // 2:
-            cut = newline
-        elif space >= fits // 2:
-            cut = space
-        chunk = rest[:cut].rstrip()
-        if not _blank(chunk):
-            chunks.append(chunk)
-        rest = rest[cut:].lstrip()
-    if not _blank(rest):
-        chunks.append(rest)
-    return chunks
-
-
-def _clean(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    return _CONTROL.sub("", text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
-
-
-def _title(text: str, fallback: str) -> str:
-    line = _one_line(text)
-    return fallback if _blank(line) else line
-
-
-def _blank(text: str) -> bool:
-    # Telegram treats whitespace-only text as empty; invisible format characters count as blank
-    # too, so a title of zero-width spaces still gets a visible fallback.
-    return all(unicodedata.category(ch)[0] in "ZC" for ch in text)
-
-
-def _fit_plain(text: str, limit: int) -> str:
-    return shorten(text, limit, measure=utf16_len)
-
-
 def _meta_line(card: TeaserCard) -> str:
-    parts = [name for name in (_one_line(c) for c in card.categories) if not _blank(name)]
+    parts = visible_lines(card.categories)
     if card.published_at is not None:
-        parts.append(_date(card.published_at))
+        parts.append(format_date(card.published_at))
     return " · ".join(parts)
-
-
-def _date(when: datetime) -> str:
-    # Month names spelled out here, not with %b, so the output does not depend on the locale.
-    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
