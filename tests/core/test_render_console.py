@@ -6,9 +6,10 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from core.strategies import fuzz, replies
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.render.console import render_reply
 from kcrush_bot.core.replies import (
@@ -21,58 +22,6 @@ from kcrush_bot.core.replies import (
     Reply,
     TeaserCard,
     Text,
-)
-
-SPECIALS = [
-    "\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m", "\r", "\r\n", "\x08", "\x00", "\t", "\n",
-    "<b>", "&amp;", "@everyone", "**x**", "방탄소년단", "한국어 인터뷰 ", "👩‍👩‍👧‍👦", "🇰🇷",
-    "e\u0301", "\u200b", "\ud83d", " ", HIGHLIGHT_START, HIGHLIGHT_END,
-]  # fmt: skip
-fragments = st.one_of(
-    st.sampled_from(SPECIALS),
-    st.text(max_size=12),
-    st.text(st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3), max_size=30),
-)
-hostile = st.lists(fragments, max_size=24).map("".join)
-texts = st.one_of(hostile, st.tuples(hostile, st.integers(1, 20)).map(lambda t: t[0] * t[1]))
-buttons = st.lists(st.builds(Button, label=hostile, action=hostile), max_size=4).map(tuple)
-cards = st.builds(
-    TeaserCard,
-    title=texts,
-    teaser=texts,
-    url=hostile,
-    categories=st.lists(hostile, max_size=3).map(tuple),
-    published_at=st.none() | st.datetimes(),
-    image_url=st.none() | hostile,
-)
-text_replies = st.builds(Text, text=texts, title=st.none() | hostile, buttons=buttons)
-card_replies = st.builds(
-    Cards, cards=st.lists(cards, max_size=4).map(tuple), intro=st.none() | texts
-)
-replies = st.one_of(
-    text_replies,
-    card_replies,
-    st.builds(
-        ListPage,
-        title=texts,
-        items=st.lists(
-            st.builds(ListItem, title=texts, url=st.none() | hostile, detail=st.none() | texts),
-            max_size=12,
-        ).map(tuple),
-        page=st.integers(1, 9),
-        pages=st.integers(1, 9),
-        total=st.none() | st.integers(0, 999),
-        footer=st.none() | hostile,
-        buttons=buttons,
-    ),
-    st.builds(
-        Confirm,
-        prompt=texts,
-        preview=text_replies | card_replies,
-        confirm=st.builds(Button, label=hostile, action=hostile),
-        cancel=st.builds(Button, label=hostile, action=hostile),
-    ),
-    st.builds(ErrorReply, message=texts, suggestions=st.lists(hostile, max_size=3).map(tuple)),
 )
 
 
@@ -88,7 +37,7 @@ def cells(line: str) -> int:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz
 @given(replies, st.sampled_from([20, 40, 80, 120]))
 def test_any_reply_is_printable_clean_text_within_the_width(reply: Reply, width: int) -> None:
     out = render_reply(reply, width)

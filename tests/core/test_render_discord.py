@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from core.strategies import cards, fuzz, replies, texts
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.render.discord import (
     defuse_mentions,
@@ -29,83 +30,6 @@ from kcrush_bot.core.replies import (
     Text,
 )
 from kcrush_bot.core.text import utf16_len
-
-# --- hostile input ---------------------------------------------------------------------------
-
-SPECIALS = [
-    "<b>", "</a>", "&amp;", "&", "<", ">", "@", "#", "@everyone", "@here", "@EVERYONE",
-    "<@&123>", "<@!1>", "<@42>", "<#5>", "**bold**", "__u__", "*i*", "~~s~~", "`code`", "```",
-    "||s||", "[x](https://evil.example)", "\\", "# heading", "> quote", ">>> q", "-# small",
-    "- list", "1. item", "\x00", "\x1b[31m", "\r\n", "\t", "\n", "방탄소년단", "한국어 인터뷰 ",
-    "👩‍👩‍👧‍👦", "🇰🇷", "😀", "e\u0301", "\u200b", "\u202e", " ", "\ud83d", HIGHLIGHT_START,
-    HIGHLIGHT_END, "…",
-]  # fmt: skip
-fragments = st.one_of(
-    st.sampled_from(SPECIALS),
-    st.text(max_size=12),
-    st.text(st.characters(min_codepoint=0x1F000, max_codepoint=0x1FAFF), max_size=6),
-    st.text(st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3), max_size=8),
-)
-hostile = st.lists(fragments, max_size=24).map("".join)
-long_hostile = st.tuples(hostile, st.integers(1, 80)).map(lambda t: t[0] * t[1])
-texts = st.one_of(hostile, long_hostile)
-urls = st.one_of(
-    st.sampled_from(
-        [
-            "https://kcrush.com/2021/03/16/bts/",
-            "https://kcrush.com/a_(b)/@everyone/<@1>",
-            "javascript:alert(1)",
-            "data:text/html,x",
-            "https://kcrush.com@evil.example/",
-            "",
-        ]
-    ),
-    st.text(max_size=30),
-    hostile.map(lambda s: "https://kcrush.com/" + s),
-)
-buttons = st.lists(
-    st.builds(Button, label=texts, action=st.one_of(st.sampled_from(["next", "s:bts:2"]), hostile)),
-    max_size=30,
-).map(tuple)
-cards = st.builds(
-    TeaserCard,
-    title=texts,
-    teaser=texts,
-    url=urls,
-    categories=st.lists(texts, max_size=4).map(tuple),
-    published_at=st.none() | st.datetimes() | st.datetimes(timezones=st.just(UTC)),
-    image_url=st.none() | urls,
-)
-items = st.builds(ListItem, title=texts, url=st.none() | urls, detail=st.none() | texts)
-text_replies = st.builds(
-    Text, text=texts, title=st.none() | texts, ephemeral=st.booleans(), buttons=buttons
-)
-card_replies = st.builds(
-    Cards, cards=st.lists(cards, max_size=14).map(tuple), intro=st.none() | texts
-)
-replies = st.one_of(
-    text_replies,
-    card_replies,
-    st.builds(
-        ListPage,
-        title=texts,
-        items=st.lists(items, max_size=25).map(tuple),
-        page=st.integers(1, 9),
-        pages=st.integers(1, 9),
-        total=st.none() | st.integers(0, 999),
-        footer=st.none() | texts,
-        buttons=buttons,
-    ),
-    st.builds(
-        Confirm,
-        prompt=texts,
-        preview=text_replies | card_replies,
-        confirm=st.builds(Button, label=hostile, action=st.just("confirm:1")),
-        cancel=st.builds(Button, label=hostile, action=st.just("cancel:1")),
-    ),
-    st.builds(ErrorReply, message=texts, suggestions=st.lists(hostile, max_size=4).map(tuple)),
-)
-fuzz = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- what Discord accepts --------------------------------------------------------------------
 
