@@ -14,6 +14,22 @@ def utf16_len(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
+def fitting_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int:
+    """How many characters of ``text`` fit in ``limit`` as ``measure`` counts them.
+
+    ``measure`` must not shrink as a prefix grows (true of lengths and of escaping), which lets
+    bisection find the longest fitting prefix in a few measurements of a long text.
+    """
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if measure(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def shorten(
     text: str,
     limit: int,
@@ -31,14 +47,7 @@ def shorten(
     room = limit - measure(ellipsis)
     if room <= 0:
         return ellipsis[: max(limit, 0)]
-    # Measure is monotonic in prefix length, so find the longest prefix that fits by bisection.
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if measure(text[:mid]) <= room:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = fitting_prefix(text, room, measure)
     cut = text[:lo]
     # Prefer the last whitespace, unless that throws away most of the room (one huge word).
     boundary = max((m.start() for m in _SPACE.finditer(cut)), default=-1)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.replies import ErrorReply
-from kcrush_bot.core.text import shorten, utf16_len
+from kcrush_bot.core.text import fitting_prefix, shorten, utf16_len
 
 UNTITLED = "Untitled post"
 NOTHING = "Nothing to show."
@@ -150,14 +150,7 @@ def split_text(text: str, limit: int, measure: Callable[[str], int] = utf16_len)
     chunks: list[str] = []
     rest = text
     while measure(rest) > limit:
-        lo, hi = 0, len(rest)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if measure(rest[:mid]) <= limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        fits = max(lo, 1)
+        fits = max(fitting_prefix(rest, limit, measure), 1)
         cut = fits
         newline = rest.rfind("\n", 0, fits)
         space = next((i for i in range(fits - 1, -1, -1) if rest[i].isspace()), -1)
