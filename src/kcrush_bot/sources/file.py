@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kcrush_bot.core.errors import SourceError
 from kcrush_bot.sources.feed import parse_feed
-from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, safe_image_url
+from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, iso_utc, safe_image_url
 from kcrush_bot.sources.listing import decode_html, parse_listing_html, parse_listing_text
 from kcrush_bot.sources.sniff import sniff_kind
 from kcrush_bot.sources.wordpress import parse_posts
@@ -59,16 +58,6 @@ def read_file(path: str | Path, max_bytes: int) -> bytes:
     return data
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _string_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -102,8 +91,8 @@ def parse_json_lines(data: bytes, ctx: ParseContext) -> Parsed:
             teaser=item.get("teaser"),
             categories=[c for c in cats if c],
             tags=_string_list(item.get("tags")),
-            published_at=_parse_time(item.get("published_at")),
-            modified_at=_parse_time(item.get("modified_at")),
+            published_at=iso_utc(item.get("published_at")),
+            modified_at=iso_utc(item.get("modified_at")),
             image_url=safe_image_url(item.get("image_url"), None),
             guid=item.get("guid"),
         )

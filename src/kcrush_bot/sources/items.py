@@ -50,9 +50,24 @@ class Parsed:
 
 
 def to_utc(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; a time without an offset is taken to be UTC already."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso_utc(value: Any) -> datetime | None:
+    """An ISO 8601 time from a document (JSON field, ``<time datetime>``) in UTC, or None.
+
+    Anything that is not a non-empty string or does not parse as one gives None, not an error.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return to_utc(parsed)
 
 
 def safe_image_url(url: Any, base: str | None) -> str | None:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, safe_image_url
+from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, iso_utc, safe_image_url
 from kcrush_bot.sources.normalise import wordpress_slug
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,7 @@ def _image(node: LexborNode) -> str | None:
 def _published(node: LexborNode) -> datetime | None:
     stamp = node.css_first("time[datetime]")
     value = stamp.attributes.get("datetime") if stamp is not None else None
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return iso_utc(value.strip()) if value else None
 
 
 def _class_terms(node: LexborNode) -> tuple[list[str], list[str]]:

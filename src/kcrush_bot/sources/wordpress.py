@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from kcrush_bot.core.errors import SourceError
 from kcrush_bot.sources.clean import clean_title
-from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, safe_image_url
+from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, iso_utc, safe_image_url
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +97,6 @@ def _rendered(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _gmt(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _embedded_terms(post: dict[str, Any]) -> list[dict[str, Any]]:
     embedded = post.get("_embedded")
     groups = embedded.get("wp:term") if isinstance(embedded, dict) else None
@@ -157,8 +146,8 @@ def parse_posts(data: bytes, ctx: ParseContext, categories: dict[int, str] | Non
             teaser=_rendered(item.get("excerpt")) or _rendered(item.get("content")),
             categories=cats,
             tags=[tag for tag in (clean_title(t)[:100] for t in tags) if tag],
-            published_at=_gmt(item.get("date_gmt")),
-            modified_at=_gmt(item.get("modified_gmt")),
+            published_at=iso_utc(item.get("date_gmt")),
+            modified_at=iso_utc(item.get("modified_gmt")),
             image_url=safe_image_url(_featured_image(item), ctx.base_url),
             guid=_rendered(item.get("guid")),
         )
