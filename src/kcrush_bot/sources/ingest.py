@@ -341,15 +341,7 @@ class Ingestor:
             report.not_modified = True
             report.silent = False
             async with self._write_lock:
-                await self._store.record_poll(
-                    source.name,
-                    collected.kind,
-                    source.url,
-                    ok=True,
-                    etag=collected.etag,
-                    last_modified=collected.last_modified,
-                    next_poll_at=now + timedelta(seconds=source.interval),
-                )
+                await self._record_success(source, collected, now)
             log.info("%s", report.line())
             return report
 
@@ -360,15 +352,7 @@ class Ingestor:
                 result = await self._store.upsert_posts(
                     collected.posts, source=source.name, pushable=not report.silent
                 )
-                await self._store.record_poll(
-                    source.name,
-                    collected.kind,
-                    source.url,
-                    ok=True,
-                    etag=collected.etag,
-                    last_modified=collected.last_modified,
-                    next_poll_at=now + timedelta(seconds=source.interval),
-                )
+                await self._record_success(source, collected, now)
         except Exception as exc:  # the transaction rolled back: nothing of this poll is stored
             log.exception("source %s: storing failed", source.name)
             return await self._failed(source, state, report, f"could not store: {exc}")
@@ -378,6 +362,23 @@ class Ingestor:
         report.skipped = collected.skipped
         log.info("%s", report.line())
         return report
+
+    async def _record_success(
+        self, source: SourceSettings, collected: _Collected, now: datetime
+    ) -> None:
+        """Store a good poll: its validators for the next conditional GET, and when it is due.
+
+        The caller holds the write lock (storing posts and recording the poll is one step).
+        """
+        await self._store.record_poll(
+            source.name,
+            collected.kind,
+            source.url,
+            ok=True,
+            etag=collected.etag,
+            last_modified=collected.last_modified,
+            next_poll_at=now + timedelta(seconds=source.interval),
+        )
 
     # -- failure and back-off ----------------------------------------------------------------
 
