@@ -35,6 +35,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -125,6 +126,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._task_platform: dict[asyncio.Task[None], str] = {}
         self._not_started: set[int] = set()
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -171,19 +173,44 @@ class DeliveryWorker:
         def cooling(chat_key: str) -> bool:
             return self.pacers[chat_key.split(":", 1)[0]].is_cooling(chat_key)
 
-        rows, waiting = await self.outbox.claim(
-            self.clock(), free, platforms=platforms, cooling=cooling
-        )
-        self._waiting = {key: self.pacers[key.split(":", 1)[0]].ready_at(key) for key in waiting}
-        for row in rows:
-            self._not_started.add(row.id)
-            task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-        return len(rows)
+        # Each open platform gets a fair share of the send slots, claimed on its own, so a
+        # long Discord backlog cannot hold Telegram's new posts behind it (or the other way
+        # round); slots a platform leaves unused go to the others in a second round.
+        share = -(-self.concurrency // len(platforms))
+        in_flight = Counter(self._task_platform.values())
+        waiting: dict[str, float] = {}
+        started = 0
+        more = set(platforms)  # platforms that may have more due rows than they were given
+        for fair in (True, False):
+            for name in platforms:
+                room = self.concurrency - len(self._tasks)
+                if fair:
+                    room = min(room, share - in_flight[name])
+                if room <= 0 or name not in more:
+                    continue
+                rows, cooling_chats = await self.outbox.claim(
+                    self.clock(), room, platforms=[name], cooling=cooling
+                )
+                waiting.update((key, self.pacers[name].ready_at(key)) for key in cooling_chats)
+                for row in rows:
+                    self._start(row, name)
+                    in_flight[name] += 1
+                started += len(rows)
+                if len(rows) < room:
+                    more.discard(name)
+        self._waiting = waiting
+        return started
+
+    def _start(self, row: OutboxRow, platform: str) -> None:
+        self._not_started.add(row.id)
+        task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
+        self._tasks.add(task)
+        self._task_platform[task] = platform
+        task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._task_platform.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
         self._wake.set()
@@ -227,7 +254,9 @@ class DeliveryWorker:
         while True:
             self._wake.clear()
             started = await self.claim_and_start()
-            if started:
+            # A send that finished while we were claiming may have made a row due (a moved
+            # chat's resend): its wake-up means "look again", not "done".
+            if started or self._wake.is_set():
                 continue
             if self._tasks:
                 await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
