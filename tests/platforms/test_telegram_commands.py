@@ -70,6 +70,20 @@ async def test_latest_in_a_private_chat_sends_an_intro_and_one_card_per_post(fak
     assert "크나큰" in photo[0].params["caption"]
 
 
+async def test_a_burst_of_cards_waits_out_the_per_chat_flood_limit(service):
+    fake = await start_fake_telegram(limits=Limits())  # 1 message a second per chat
+    try:
+        platform = TelegramPlatform(
+            telegram_settings(fake), service, poll_timeout=1, request_timeout=2
+        )
+        async with platform:
+            texts = await say(fake, platform, PRIVATE, "/latest 3")
+        assert fake.too_many_requests >= 1  # the burst did trip the limit…
+        assert len(texts) == 4  # …and every card still arrived
+    finally:
+        await fake.close()
+
+
 async def test_group_commands_with_the_bot_name_suffix_are_answered(fake, bot):
     texts = await say(fake, bot, GROUP, "/search@kcrush_test_bot knk", user=user_dict(MEMBER))
     assert texts and texts[0].startswith("Search: knk")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -67,3 +68,26 @@ async def test_moving_a_chat_carries_its_subscriptions(store: Store) -> None:
     await store.subscribe(old, ["kpop"], Mode.DAILY)
     await store.move_chat(old, new)
     assert [s.chat for s in await store.subscriptions()] == [new]
+
+
+async def test_a_transaction_waits_for_a_read_that_another_connection_outdated(
+    tmp_path: Path,
+) -> None:
+    """A read still open on the shared connection while ingest (its own connection) commits:
+    SQLite refuses BEGIN IMMEDIATE at once ("database is locked") until the read ends."""
+    path = tmp_path / "bot.db"
+    async with Store.open(path) as shared, Store.open(path) as ingest:
+        for n in range(3):
+            await shared.subscribe(ChatRef("telegram", str(n)), ["kpop"], Mode.INSTANT)
+        reading = await shared.db.execute("SELECT key FROM chats")
+        await reading.fetchone()  # the read's snapshot is now open
+        await ingest.subscribe(ChatRef("telegram", "99"), ["kpop"], Mode.INSTANT)
+
+        async def finish_read() -> None:
+            await asyncio.sleep(0.05)
+            await reading.close()
+
+        closer = asyncio.create_task(finish_read())
+        await shared.subscribe(ChatRef("telegram", "100"), ["kpop"], Mode.INSTANT)
+        await closer
+        assert len(await shared.subscriptions()) == 5

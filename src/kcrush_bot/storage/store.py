@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ TEASER_WEIGHT = 1.0
 MAX_QUERY_TERMS = 12
 # Search ranks (bm25) among at most this many of a query's most recently stored matches.
 RANK_WINDOW = 2000
+BEGIN_ATTEMPTS = 20
 MAX_QUERY_CHARS = 256
 _TERM = re.compile(r"\w+", re.UNICODE)
 
@@ -191,7 +193,7 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: nothing is stored half-way."""
         async with self.write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self.db
             except BaseException:
@@ -199,6 +201,22 @@ class Store:
                 raise
             else:
                 await self.db.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retried briefly when SQLite answers "database is locked" at once.
+
+        Another connection (ingest has its own) may have written since a read still open on
+        this shared connection began; SQLite then refuses the write lock without waiting for
+        busy_timeout (SQLITE_BUSY_SNAPSHOT). The read finishes within milliseconds.
+        """
+        for attempt in range(BEGIN_ATTEMPTS):
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == BEGIN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         async with self.db.execute(sql, params) as cursor:

@@ -19,6 +19,7 @@ hidden limiter would delay and retry behind its back) and without PTB's ``JobQue
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -51,7 +52,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from kcrush_bot.core.commands import Command, CommandService
-from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError
+from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError, RetryableDelivery
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
@@ -81,6 +82,8 @@ INLINE_CACHE_SECONDS = 30  # short: new posts should show up in @bot queries soo
 INLINE_QUERY_LIMIT = 256
 APOLOGY = "Something went wrong on my side; it has been logged. Try again."
 EXPIRED_BUTTON = "This button is no longer valid."
+REPLY_MAX_WAIT = 5.0  # seconds of flood wait worth waiting out for a command's answer
+REPLY_ATTEMPTS = 3
 # A channel post that starts like a command but carries no bot_command entity.
 _CHANNEL_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s|$)")
 # Parameters a sendMessage call shares with editMessageText.
@@ -469,13 +472,27 @@ class TelegramPlatform:
         return member
 
     async def _reply(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
-        """Answer a command. Not retried: a late answer to a command is worse than none."""
+        """Answer a command, message by message.
+
+        ``/latest 5`` is six messages at once, and Telegram allows about one a second per
+        chat: a flood wait of a few seconds is waited out and that message sent again. A
+        longer wait, or any other failure, drops the rest: a late answer is worse than none.
+        """
         for reply in replies:
-            try:
-                await self.send(chat, reply)
-            except DeliveryError as exc:
-                log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
-                return
+            for call, fallback in _with_fallbacks(reply):
+                for attempt in range(1, REPLY_ATTEMPTS + 1):
+                    try:
+                        await self._deliver(chat, call, fallback)
+                        break
+                    except RetryableDelivery as exc:
+                        wait = exc.retry_after
+                        if wait is None or wait > REPLY_MAX_WAIT or attempt == REPLY_ATTEMPTS:
+                            log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
+                            return
+                        await asyncio.sleep(wait)
+                    except DeliveryError as exc:
+                        log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
+                        return
 
     # -- the send side (the publisher's port) -------------------------------------------------
 
