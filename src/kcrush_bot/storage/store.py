@@ -560,18 +560,17 @@ class Store:
     async def _title_substring_search(
         self, needle: str, limit: int, offset: int
     ) -> tuple[list[SearchHit], int]:
+        """Titles containing ``needle``, newest first. Counting every match would scan the
+        whole table, so the total is only known to reach the next page: one row more than
+        the page is read, and its presence says whether a next page exists."""
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._all(
             f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.title LIKE ? ESCAPE '\\' "
             "ORDER BY coalesce(p.published_at, p.first_seen_at) DESC, p.id DESC LIMIT ? OFFSET ?",
-            (pattern, limit, offset),
+            (pattern, limit + 1, offset),
         )
-        hits = [SearchHit(_post_from_row(r), r[4][:160], 0.0) for r in rows]
-        count = await self._one(
-            "SELECT count(*) FROM (SELECT 1 FROM posts WHERE title LIKE ? ESCAPE '\\' LIMIT 1000)",
-            (pattern,),
-        )
-        return hits, int(count[0])
+        hits = [SearchHit(_post_from_row(r), r[4][:160], 0.0) for r in rows[:limit]]
+        return hits, offset + len(rows)
 
     # -- sources' poll state -----------------------------------------------------------------
 
