@@ -146,3 +146,62 @@ async def test_keyword_filters_apply_to_digests(store: Store):
         [(payload,)] = await cursor.fetchall()
     items = json.loads(payload)["reply"]["items"]
     assert [i["title"] for i in items] == [make_post(2).title]
+
+
+async def test_chats_sharing_a_schedule_share_one_job(store: Store):
+    """50 digest chats on 2 schedules are 2 cron jobs, not 50; each job, when it fires, sends
+    the digest of every chat on its schedule that is due, once."""
+    new_york = [ChatRef("telegram", str(-2000 - n)) for n in range(30)]
+    seoul = [ChatRef("discord", str(900000 + n)) for n in range(20)]
+    for n, chat in enumerate(new_york):  # the weekday of a daily digest does not matter
+        await store.subscribe(chat, ["interviews"], Mode.DAILY)
+        weekday = ("mon", "fri", "sun")[n % 3]
+        await store.set_digest(
+            DigestSchedule(chat, Mode.DAILY, "09:00", "America/New_York", weekday)
+        )
+        await store.mark_digest_sent(chat, utc(2024, 5, 2, 13, 0))  # 09:00 EDT
+    for chat in seoul:
+        await store.subscribe(chat, ["interviews"], Mode.WEEKLY)
+        await store.set_digest(DigestSchedule(chat, Mode.WEEKLY, "18:00", "Asia/Seoul", "fri"))
+        await store.mark_digest_sent(chat, utc(2024, 4, 26, 9, 0))  # a Friday, 18:00 KST
+    await store.db.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+
+    clock = FakeClock(utc(2024, 5, 3, 8, 0))  # Friday 2024-05-03, before either fires
+    platforms = {"telegram": FakePlatform(), "discord": FakePlatform("discord")}
+    async with Publisher(store, make_settings(), platforms, clock=clock) as publisher:
+        assert publisher.scheduler is not None
+        jobs = {j.id: j for j in publisher.scheduler.get_jobs() if j.id.startswith("digest:")}
+        assert set(jobs) == {
+            "digest:daily:09:00:America/New_York",
+            "digest:weekly:18:00:Asia/Seoul:fri",
+        }
+        times = publisher.next_digest_times()
+        assert {times[c.key] for c in new_york} == {utc(2024, 5, 3, 13, 0)}
+        assert {times[c.key] for c in seoul} == {utc(2024, 5, 3, 9, 0)}
+        assert await digest_items(store) == []
+
+        clock.now = utc(2024, 5, 3, 9, 0)
+        seoul_job = jobs["digest:weekly:18:00:Asia/Seoul:fri"]
+        await seoul_job.func(*seoul_job.args)
+        sent = await digest_items(store)
+        assert sorted(sent) == sorted(
+            f"digest:{c.key}:2024-05-03T09:00:00.000000+00:00#1" for c in seoul
+        )
+        clock.now = utc(2024, 5, 3, 9, 1)
+        await seoul_job.func(*seoul_job.args)  # fired again: nothing is sent twice
+        assert sorted(await digest_items(store)) == sorted(sent)
+        for schedule in await store.digests():
+            if schedule.chat in new_york:
+                assert schedule.last_sent_at == utc(2024, 5, 2, 13, 0)  # not its time yet
+
+        # The last chat leaving a schedule removes its job; the other job stays as it was.
+        for chat in seoul:
+            await store.clear_digest(chat)
+        await publisher.refresh_schedules()
+        digest_jobs = [j for j in publisher.scheduler.get_jobs() if j.id.startswith("digest:")]
+        assert [j.id for j in digest_jobs] == ["digest:daily:09:00:America/New_York"]
+        assert (
+            digest_jobs[0].next_run_time
+            == jobs["digest:daily:09:00:America/New_York"].next_run_time
+        )

@@ -20,6 +20,8 @@ from publisher.publisherkit import FakePlatform, make_post, make_settings, wait_
 
 FEED = Path(__file__).resolve().parent.parent / "fixtures" / "atom.xml"
 FAN = ChatRef("telegram", "42")
+SEOUL_FRIDAYS = "digest:weekly:18:30:Asia/Seoul:fri"
+PARIS_DAILY = "digest:daily:07:00:Europe/Paris"
 
 
 async def test_jobs_are_registered_with_stable_ids(store: Store):
@@ -46,22 +48,23 @@ async def test_jobs_are_registered_with_stable_ids(store: Store):
             "poll:atom",
             "delivery:wake",
             "schedules:refresh",
-            f"digest:{FAN.key}",
+            SEOUL_FRIDAYS,
             f"announcement:{later}",
         }
-        trigger = publisher.scheduler.get_job(f"digest:{FAN.key}").trigger
+        trigger = publisher.scheduler.get_job(SEOUL_FRIDAYS).trigger
         assert isinstance(trigger, CronTrigger)
         assert trigger.timezone == ZoneInfo("Asia/Seoul")
         assert "day_of_week='fri'" in str(trigger)
-        # Changing the digest re-registers its job on the next refresh, under the same id.
+        # Changing the digest moves it to its new schedule's job on the next refresh.
         await store.set_digest(DigestSchedule(FAN, Mode.DAILY, "07:00", "Europe/Paris"))
         await publisher.refresh_schedules()
-        trigger = publisher.scheduler.get_job(f"digest:{FAN.key}").trigger
+        assert publisher.scheduler.get_job(SEOUL_FRIDAYS) is None
+        trigger = publisher.scheduler.get_job(PARIS_DAILY).trigger
         assert trigger.timezone == ZoneInfo("Europe/Paris")
         assert publisher.next_digest_times()[FAN.key].hour == 7
         await store.clear_digest(FAN)
         await publisher.refresh_schedules()
-        assert publisher.scheduler.get_job(f"digest:{FAN.key}") is None
+        assert publisher.scheduler.get_job(PARIS_DAILY) is None
     assert publisher.scheduler is None
 
 

@@ -1,5 +1,8 @@
 """Digest timing: a chat's schedule as an APScheduler cron trigger, and when a digest is due.
 
+Chats with the same schedule (its ``signature``) share one cron job, ``digest_job_id``: the
+job is a wake-up for all of them, and each chat is still checked on its own by the rule below.
+
 The schedule lives in the ``digests`` table; the cron trigger is derived from it (day names,
 not numbers: APScheduler counts 0 as Monday where cron counts it as Sunday; the chat's own time
 zone, so 09:00 stays 09:00 local across a DST change).
@@ -20,6 +23,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from kcrush_bot.core.models import DigestSchedule, Mode
 
+# (frequency, time, time zone, weekday or "" when daily): all a chat's cron trigger depends on.
+Signature = tuple[str, str, str, str]
+
 _LOOKBACK = {Mode.DAILY: timedelta(days=2), Mode.WEEKLY: timedelta(days=8)}
 
 
@@ -31,10 +37,17 @@ def digest_trigger(schedule: DigestSchedule) -> CronTrigger:
     return CronTrigger(hour=hour, minute=minute, timezone=zone)
 
 
-def signature(schedule: DigestSchedule) -> tuple[str, str, str, str]:
-    """What the cron job depends on: a job is replaced only when this changes."""
+def signature(schedule: DigestSchedule) -> Signature:
+    """What the cron job depends on: chats with the same signature share one job, and a job
+    is added or removed only when the set of signatures changes."""
     weekday = schedule.weekday if schedule.frequency is Mode.WEEKLY else ""
     return (schedule.frequency.value, schedule.time, schedule.timezone, weekday)
+
+
+def digest_job_id(sig: Signature) -> str:
+    """The stable id of the cron job shared by every chat with this schedule, e.g.
+    ``digest:weekly:18:30:Asia/Seoul:fri`` or ``digest:daily:09:00:UTC``."""
+    return "digest:" + ":".join(part for part in sig if part)
 
 
 def previous_fire(trigger: CronTrigger, now: datetime, frequency: Mode) -> datetime | None:

@@ -8,7 +8,10 @@
 * ``schedules:refresh``: re-reads the digests and scheduled announcements (so a digest set by
   a command is picked up within a minute), catches posts ingested by another process, and sends
   any digest that is due but was missed;
-* ``digest:<chat>``: a cron job per chat's digest, in the chat's time zone;
+* ``digest:<frequency>:<time>:<zone>[:<weekday>]``: a cron job per distinct digest schedule,
+  in that time zone, shared by every chat with that schedule (one job per chat would cost ~5 KB
+  each: 50 MB for 10,000 digest chats); when it fires, each of those chats is checked for a due
+  digest on its own, exactly as the refresh job checks it;
 * ``announcement:<id>``: a date job per scheduled announcement.
 
 The schedules live in our tables; jobs are re-registered at start with stable ids
@@ -35,9 +38,16 @@ from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.announce import audience
 from kcrush_bot.core.digests import build_digest, digest_window_start
 from kcrush_bot.core.matching import INSTANT, SubscriptionIndex, digest_posts
-from kcrush_bot.core.models import ChatRef, DigestSchedule
+from kcrush_bot.core.models import DigestSchedule
 from kcrush_bot.core.ports import Platform
-from kcrush_bot.publisher.digests import digest_trigger, due_fire_time, next_fire, signature
+from kcrush_bot.publisher.digests import (
+    Signature,
+    digest_job_id,
+    digest_trigger,
+    due_fire_time,
+    next_fire,
+    signature,
+)
 from kcrush_bot.publisher.enqueue import announcement_rows, post_rows, sort_key
 from kcrush_bot.publisher.limits import Limits, Pacer
 from kcrush_bot.publisher.payloads import payload_of
@@ -115,11 +125,11 @@ class Publisher:
         self._polls: set[asyncio.Task[object]] = set()
         self._fanout_lock = asyncio.Lock()
         self._digests: dict[str, DigestSchedule] = {}
-        self._digest_jobs: dict[str, tuple[str, str, str, str]] = {}
-        # Per chat: its trigger (by schedule signature), and the earliest time its digest can
-        # next be due (by what that depends on), so the minutely check of 10,000 digests is
-        # a dictionary lookup each, not cron arithmetic.
-        self._triggers: dict[str, tuple[tuple[str, str, str, str], CronTrigger]] = {}
+        self._digest_jobs: set[Signature] = set()  # the schedules with a cron job registered
+        # One trigger per schedule signature (shared by its chats and its job), and per chat the
+        # earliest time its digest can next be due (by what that depends on), so the minutely
+        # check of 10,000 digests is a dictionary lookup each, not cron arithmetic.
+        self._triggers: dict[Signature, CronTrigger] = {}
         self._not_due_before: dict[str, tuple[object, datetime]] = {}
         self._announcement_jobs: set[int] = set()
         if service is not None and service.notifier is None:
@@ -355,11 +365,10 @@ class Publisher:
 
     def _trigger(self, schedule: DigestSchedule) -> CronTrigger:
         sig = signature(schedule)
-        cached = self._triggers.get(schedule.chat.key)
-        if cached is None or cached[0] != sig:
-            cached = (sig, digest_trigger(schedule))
-            self._triggers[schedule.chat.key] = cached
-        return cached[1]
+        trigger = self._triggers.get(sig)
+        if trigger is None:
+            trigger = self._triggers[sig] = digest_trigger(schedule)
+        return trigger
 
     async def _digest_if_due(
         self, schedule: DigestSchedule, now: datetime, set_at: datetime | None
@@ -423,17 +432,22 @@ class Publisher:
             self.worker.wake()
         return queued
 
-    async def _digest_job(self, chat_key: str) -> None:
+    async def _digest_job(self, sig: Signature) -> None:
+        """The cron job of one schedule: every chat that has it now (read afresh) gets its
+        digest if due, each on its own, so one chat's failure does not hold up the others."""
         try:
-            found = await self.store.digests(ChatRef.parse(chat_key))
-            if not found:
-                return
-            schedule = found[0]
+            schedules = [s for s in await self.store.digests() if signature(s) == sig]
             changed = await self.outbox.digest_changed_at()
-            await self._digest_if_due(schedule, self.clock(), changed.get(chat_key))
-            self._digests[chat_key] = schedule
         except Exception:
-            log.exception("digest for %s failed", chat_key)
+            log.exception("digests at %s failed", digest_job_id(sig))
+            return
+        for schedule in schedules:
+            key = schedule.chat.key
+            try:
+                await self._digest_if_due(schedule, self.clock(), changed.get(key))
+                self._digests[key] = schedule
+            except Exception:
+                log.exception("digest for %s failed", key)
 
     def next_digest_times(self) -> dict[str, datetime]:
         """Chat key → when its next digest fires (from the schedules last read)."""
@@ -459,23 +473,28 @@ class Publisher:
     async def refresh_schedules(self) -> None:
         """(Re-)register digest cron jobs and scheduled announcements from the tables.
 
-        A job is replaced only when its schedule changed, so a refresh never moves a fire time.
+        One digest job per distinct schedule: a job is added when the first chat takes its
+        schedule and removed when the last one leaves it, never replaced while in use, so a
+        refresh never moves a fire time.
         """
         schedules = await self.store.digests()
         self._digests = {s.chat.key: s for s in schedules}
+        groups: dict[Signature, DigestSchedule] = {}
+        for schedule in schedules:
+            groups.setdefault(signature(schedule), schedule)
+        self._triggers = {sig: t for sig, t in self._triggers.items() if sig in groups}
         scheduler = self.scheduler
         if scheduler is None:
             return
-        for key, schedule in self._digests.items():
-            sig = signature(schedule)
-            if self._digest_jobs.get(key) == sig:
+        for sig, schedule in groups.items():
+            if sig in self._digest_jobs:
                 continue
             scheduler.add_job(
                 self._digest_job,
-                digest_trigger(schedule),
-                args=(key,),
-                id=f"digest:{key}",
-                name=f"{schedule.frequency.value} digest for {key}",
+                self._trigger(schedule),
+                args=(sig,),
+                id=digest_job_id(sig),
+                name=f"{schedule.frequency.value} digests at {' '.join(p for p in sig[1:] if p)}",
                 replace_existing=True,
                 coalesce=True,
                 max_instances=1,
@@ -483,11 +502,11 @@ class Publisher:
                 # refresh job's due check, which sends each missed digest once.
                 misfire_grace_time=3600,
             )
-            self._digest_jobs[key] = sig
-        for key in set(self._digest_jobs) - set(self._digests):
+            self._digest_jobs.add(sig)
+        for sig in self._digest_jobs - groups.keys():
             with contextlib.suppress(Exception):
-                scheduler.remove_job(f"digest:{key}")
-            del self._digest_jobs[key]
+                scheduler.remove_job(digest_job_id(sig))
+            self._digest_jobs.discard(sig)
         now = self.clock()
         for announcement_id, when in await self.outbox.scheduled_announcements():
             if announcement_id in self._announcement_jobs or when <= now:
