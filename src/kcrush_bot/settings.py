@@ -127,6 +127,7 @@ class DeliverySettings:
     backoff_base: float = 2.0
     backoff_max: float = 300.0
     batch: int = 100
+    keep_finished: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,18 @@ async def test_next_due_skips_rows_behind_their_chats_head(store: Store):
     )
     # post:2 is due already, but waits behind post:1: the worker sleeps until 12:05.
     assert await outbox.next_due(NOW, ["telegram"]) == NOW + timedelta(minutes=5)
+
+
+async def test_prune_forgets_old_finished_rows_only(store: Store):
+    await chats(store, "telegram:1", "telegram:2")
+    outbox = Outbox(store)
+    await insert(
+        outbox,
+        row("post:1", "telegram:1", "a"),
+        row("post:2", "telegram:1", "b"),
+        row("post:1", "telegram:2", "a"),
+    )
+    await store.db.execute("UPDATE outbox SET status = 'sent' WHERE item = 'post:1'")
+    assert await outbox.prune(NOW - timedelta(days=1)) == 0  # not old enough yet
+    assert await outbox.prune(NOW + timedelta(days=1)) == 2  # both sent rows
+    assert await outbox.counts() == {"pending": 1}  # the pending row is never touched

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
 REFRESH_SECONDS = 60.0
+PRUNE_EVERY = timedelta(hours=1)  # forgetting old outbox rows is housekeeping
 WAKE_SECONDS = 30.0
 FANOUT_CHUNK = 200
 
@@ -123,6 +124,7 @@ class Publisher:
         self._worker_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[object]] = set()
+        self._pruned_at: datetime | None = None
         self._fanout_lock = asyncio.Lock()
         self._digests: dict[str, DigestSchedule] = {}
         self._digest_jobs: set[Signature] = set()  # the schedules with a cron job registered
@@ -467,6 +469,12 @@ class Publisher:
             await self.enqueue_announcements()
             await self.refresh_schedules()
             await self.send_due_digests(self.clock())
+            now = self.clock()
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                self._pruned_at = now
+                keep = timedelta(seconds=self.settings.delivery.keep_finished)
+                if pruned := await self.outbox.prune(now - keep):
+                    log.info("forgot %d finished outbox rows older than %s", pruned, keep)
         except Exception:
             log.exception("refreshing schedules failed")
 

@@ -440,6 +440,20 @@ class Outbox:
 
     # -- figures -------------------------------------------------------------------------------
 
+    async def prune(self, before: datetime) -> int:
+        """Forget finished rows (sent, failed, dropped) created before ``before``.
+
+        Without this the table grows by one row per chat per post forever. Finished rows are
+        history: nothing reads them but ``stats``. Pending and in-flight rows are never touched.
+        """
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'dropped') "
+                "AND created_at < ?",
+                (stamp(before)[:19] + "+00:00",),
+            )
+            return int(cursor.rowcount or 0)
+
     async def counts(self) -> dict[str, int]:
         async with self.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
             return {r[0]: int(r[1]) for r in await cursor.fetchall()}
