@@ -9,6 +9,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from e2e.e2ekit import bot_settings, fake_platforms, running_bot, wait_for_outbox
 from fakes.discord_api import Failure
 from fakes.telegram_api import BLOCKED, SERVER_ERROR, migrated, retry_after
@@ -54,42 +56,66 @@ async def test_429_storm_no_request_before_retry_after(tmp_path: Path):
     assert telegram.too_many_requests == 0
 
 
-async def test_outage_of_errors_and_timeouts_then_everything_arrives(tmp_path: Path):
-    """A 60 s outage, shortened to 3 s: 5xx for 1.5 s, then requests that time out.
+@pytest.mark.parametrize(
+    ("errors_for", "timeouts_for", "delivery", "probe_interval", "resumes_within"),
+    [
+        # Shortened: the same path with fast back-off and probes, as a quick check.
+        (1.5, 1.5, {"backoff_base": 0.5, "backoff_max": 4}, 1.0, 2.5),
+        # The full minute, with the shipped delivery settings (2 s doubling to 5 min) and the
+        # default probe every 5 s: back-off has grown far past the outage by its end.
+        (30.0, 30.0, {}, None, 7.0),
+    ],
+    ids=["3s-outage", "60s-outage"],
+)
+@pytest.mark.timeout(150)
+async def test_outage_of_errors_and_timeouts_then_everything_arrives(
+    tmp_path: Path,
+    errors_for: float,
+    timeouts_for: float,
+    delivery: dict[str, float],
+    probe_interval: float | None,
+    resumes_within: float,
+):
+    """An outage: 5xx answers, then requests that time out, then recovery.
 
-    The path is the one a long outage takes: rows back off exponentially (capped at
-    backoff_max), a probe tries one row every probe_interval (5 s by default, 1 s here), and
-    the first success releases every backing-off row. A longer outage only adds rounds.
+    Rows back off exponentially (capped at backoff_max), a probe tries one row every
+    probe_interval, and the first success releases every backing-off row: delivery resumes
+    within a probe interval of recovery, not after the longest back-off.
     """
     async with fake_platforms() as (telegram, _discord):
         settings = bot_settings(
-            telegram=telegram,
-            discord=None,
-            database=tmp_path / "b.db",
-            delivery={"backoff_base": 0.5, "backoff_max": 4},
+            telegram=telegram, discord=None, database=tmp_path / "b.db", delivery=delivery
         )
+        options = {} if probe_interval is None else {"probe_interval": probe_interval}
         chats = [str(800 + n) for n in range(10)]
-        async with running_bot(settings, telegram_timeout=0.5, probe_interval=1.0) as bot:
+        async with running_bot(settings, telegram_timeout=0.5, **options) as bot:
             await subscribe(bot.app.store, *(f"telegram:{c}" for c in chats))
             telegram.script("sendMessage", error=SERVER_ERROR, times=None)
             outage = telegram.rules[-1]
             await publish(bot, 1)
             await wait_until(lambda: len(telegram.calls("sendMessage")) >= 10)
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(errors_for)
             outage.times = 0
             telegram.script("sendMessage", delay=1.0, times=None)  # answers after the timeout
             slow = telegram.rules[-1]
-            await asyncio.sleep(1.5)
+            slow_from = time.monotonic()
+            await asyncio.sleep(timeouts_for)
             slow.times = 0
             recovered = time.monotonic()
-            await wait_for_outbox(bot.app.store, {"sent": 10}, within=6)
+            await wait_for_outbox(bot.app.store, {"sent": 10}, within=resumes_within + 5)
             resumed_after = time.monotonic() - recovered
             stats = bot.publisher.delivery_stats
-    assert resumed_after < 2.5  # within a probe interval and a little, not the back-off
+    assert resumed_after < resumes_within  # a probe interval and a little, not the back-off
     assert stats.failed == 0 and stats.retried >= 10
     # A timed-out request may have been accepted all the same (the fake answers late): a
     # repeat per request that timed out at most, never a loss.
-    assert all(1 <= len(telegram.sent(c)) <= 3 for c in chats)
+    for chat in chats:
+        timed_out = [
+            call
+            for call in telegram.calls("sendMessage", chat)
+            if slow_from <= call.at < recovered and call.status == 200
+        ]
+        assert 1 <= len(telegram.sent(chat)) <= 1 + len(timed_out)
 
 
 async def test_blocked_bot_deactivates_after_one_try(tmp_path: Path):
