@@ -94,6 +94,22 @@ async def search_page(service: CommandService, query: str, page: int) -> list[Re
     ]
 
 
+async def find_posts(
+    service: CommandService, text: str, *, offset: int = 0, limit: int = 10
+) -> tuple[list[tuple[Post, str]], int | None]:
+    """Posts for a search box that is not a command (Telegram's ``@bot words``): the newest
+    when there are no words, else ranked matches with their snippets; and the offset of the
+    next batch, or None when there is none."""
+    text = text.strip()[:MAX_QUERY_CHARS]
+    if not text:
+        return [(post, post.teaser) for post in await service.store.latest(limit)], None
+    hits, total = await service.store.search(text, limit=limit, offset=max(offset, 0))
+    following = offset + len(hits)
+    return [(hit.post, hit.snippet) for hit in hits], (
+        following if hits and following < total else None
+    )
+
+
 async def search(call: Invocation) -> list[Reply]:
     query = call.text
     if not query:

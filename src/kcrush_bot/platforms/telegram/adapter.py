@@ -52,6 +52,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from kcrush_bot.core.commands import Command, CommandService
+from kcrush_bot.core.commands.browse import find_posts
 from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError, RetryableDelivery
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
@@ -425,7 +426,9 @@ class TelegramPlatform:
         text = query.query.strip()[:INLINE_QUERY_LIMIT]
         offset = int(query.offset) if query.offset.isdigit() else 0
         try:
-            found, next_offset = await self._inline_posts(text, offset)
+            found, next_offset = await find_posts(
+                self.service, text, offset=offset, limit=INLINE_RESULTS
+            )
         except KcrushError as exc:
             log.info("telegram: inline query %r found nothing: %s", text[:40], exc)
             found, next_offset = [], None
@@ -439,18 +442,6 @@ class TelegramPlatform:
             cache_time=INLINE_CACHE_SECONDS,
             is_personal=False,
             next_offset=str(next_offset) if next_offset else None,
-        )
-
-    async def _inline_posts(
-        self, text: str, offset: int
-    ) -> tuple[list[tuple[Post, str]], int | None]:
-        store = self.service.store
-        if not text:
-            return [(post, post.teaser) for post in await store.latest(INLINE_RESULTS)], None
-        hits, total = await store.search(text, limit=INLINE_RESULTS, offset=offset)
-        following = offset + len(hits)
-        return [(hit.post, hit.snippet) for hit in hits], (
-            following if hits and following < total else None
         )
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
