@@ -95,6 +95,36 @@ async def feed_site(items: list[Item]) -> AsyncIterator[FeedSite]:
         await runner.cleanup()
 
 
+def write_config(
+    directory: Path,
+    *,
+    telegram: FakeTelegram | None = None,
+    discord: FakeDiscord | None = None,
+    source_kind: str = "file",
+    source_url: str | Path | None = None,
+    interval: float = 1.0,
+) -> Path:
+    """A configuration file for ``kcrush-bot run`` as a process, pointing at the fakes."""
+    parts = ["[bot]\nsample_archive = false\n"]
+    if telegram is not None:
+        parts.append(
+            f'[telegram]\nbase_url = "{telegram.base_url}"\n'
+            f'base_file_url = "{telegram.base_file_url}"\n'
+        )
+    if discord is not None:
+        parts.append(
+            f'[discord]\napi_base = "{discord.api_base}"\ngateway_url = "{discord.gateway_url}"\n'
+        )
+    if source_url is not None:
+        parts.append(
+            f'[[sources]]\nname = "kcrush"\nkind = "{source_kind}"\nurl = "{source_url}"\n'
+            f"interval = {interval}\n"
+        )
+    path = directory / "kcrush-bot.toml"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
 def bot_settings(
     *,
     telegram: FakeTelegram | None,

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from e2e.e2ekit import Item, rss
+from e2e.e2ekit import Item, rss, write_config
 from fakes.telegram_api import FakeTelegram, start_fake_telegram
 from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
@@ -25,28 +25,6 @@ CHATS = [str(10_000 + n) for n in range(500)]
 
 def write_feed(path: Path, items: list[Item]) -> None:
     path.write_bytes(rss(items))
-
-
-def config(tmp_path: Path, telegram: FakeTelegram, feed: Path) -> Path:
-    path = tmp_path / "kcrush-bot.toml"
-    path.write_text(
-        f"""
-[bot]
-sample_archive = false
-
-[telegram]
-base_url = "{telegram.base_url}"
-base_file_url = "{telegram.base_file_url}"
-
-[[sources]]
-name = "kcrush"
-kind = "file"
-url = "{feed}"
-interval = 1
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 async def prepare(config_path: Path, database: Path, feed: Path) -> None:
@@ -91,7 +69,7 @@ async def test_kill_9_mid_broadcast_loses_nothing(tmp_path: Path):
     feed = tmp_path / "feed.xml"
     write_feed(feed, [Item(1)])
     database = tmp_path / "bot.db"
-    config_path = config(tmp_path, telegram, feed)
+    config_path = write_config(tmp_path, telegram=telegram, source_url=feed)
     log = tmp_path / "bot.log"
     try:
         await prepare(config_path, database, feed)

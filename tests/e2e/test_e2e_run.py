@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from e2e.e2ekit import Item, fake_platforms, feed_site
+from e2e.e2ekit import Item, fake_platforms, feed_site, write_config
 from fakes.discord_api import FAKE_TOKEN
 from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
@@ -28,32 +28,6 @@ INTERVAL = 1.0
 GROUP = "-1001234"
 READER = "4242"  # a private chat with a daily digest
 CHANNEL = "1200000000000000001"
-
-
-def write_config(tmp_path: Path, telegram, discord, feed_url: str) -> Path:  # type: ignore[no-untyped-def]
-    path = tmp_path / "kcrush-bot.toml"
-    path.write_text(
-        f"""
-[bot]
-sample_archive = false
-
-[telegram]
-base_url = "{telegram.base_url}"
-base_file_url = "{telegram.base_file_url}"
-
-[discord]
-api_base = "{discord.api_base}"
-gateway_url = "{discord.gateway_url}"
-
-[[sources]]
-name = "kcrush"
-kind = "feed"
-url = "{feed_url}"
-interval = {INTERVAL}
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 async def prepare(config_path: Path, database: Path) -> None:
@@ -81,7 +55,14 @@ async def test_run_publishes_to_both_platforms_sends_the_missed_digest_and_stops
     tmp_path: Path,
 ) -> None:
     async with fake_platforms() as (telegram, discord), feed_site([Item(1)]) as site:
-        config_path = write_config(tmp_path, telegram, discord, site.url)
+        config_path = write_config(
+            tmp_path,
+            telegram=telegram,
+            discord=discord,
+            source_kind="feed",
+            source_url=site.url,
+            interval=INTERVAL,
+        )
         database = tmp_path / "bot.db"
         await prepare(config_path, database)
         env = dict(

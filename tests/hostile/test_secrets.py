@@ -14,12 +14,11 @@ from urllib.parse import quote
 
 import pytest
 
-from e2e.e2ekit import Item, rss
-from fakes.discord_api import Failure, FakeDiscord, Where, start_fake_discord
+from e2e.e2ekit import Item, rss, write_config
+from fakes.discord_api import Failure, Where, start_fake_discord
 from fakes.telegram_api import (
     SERVER_ERROR,
     FakeError,
-    FakeTelegram,
     Limits,
     retry_after,
     start_fake_telegram,
@@ -50,32 +49,6 @@ CHANNEL = "500000000000000001"
 def assert_no_token(text: str, where: str) -> None:
     for leak in LEAKS:
         assert leak not in text, f"{leak[:12]}… leaked in {where}"
-
-
-def write_config(tmp_path: Path, telegram: FakeTelegram, discord: FakeDiscord, feed: Path) -> Path:
-    path = tmp_path / "kcrush-bot.toml"
-    path.write_text(
-        f"""
-[bot]
-sample_archive = false
-
-[telegram]
-base_url = "{telegram.base_url}"
-base_file_url = "{telegram.base_file_url}"
-
-[discord]
-api_base = "{discord.api_base}"
-gateway_url = "{discord.gateway_url}"
-
-[[sources]]
-name = "kcrush"
-kind = "file"
-url = "{feed}"
-interval = 1
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 async def prepare(config: Path, database: Path, feed: Path) -> None:
@@ -128,7 +101,7 @@ async def test_tokens_never_show_in_logs_chats_errors_or_stats(tmp_path: Path) -
     feed = tmp_path / "feed.xml"
     write_feed(feed, [Item(1)])
     database = tmp_path / "bot.db"
-    config = write_config(tmp_path, telegram, discord, feed)
+    config = write_config(tmp_path, telegram=telegram, discord=discord, source_url=feed)
     try:
         await prepare(config, database, feed)
         # Trouble on the way: a failing menu, a failing poll, a 429 and a 500 on the first
@@ -196,7 +169,7 @@ async def test_rejected_tokens_fail_start_up_without_showing_them(tmp_path: Path
     feed = tmp_path / "feed.xml"
     write_feed(feed, [Item(1)])
     database = tmp_path / "bot.db"
-    config = write_config(tmp_path, telegram, discord, feed)
+    config = write_config(tmp_path, telegram=telegram, discord=discord, source_url=feed)
     log = tmp_path / "run.log"
     try:
         bot = await kcrush_bot(config, database, "-vvv", "run", log=log)
