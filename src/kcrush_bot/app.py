@@ -131,15 +131,26 @@ def build_publisher(
     return publisher
 
 
-async def run(settings: Settings, *, console: bool = False) -> None:
-    """The bot: store, scheduler, platforms, until SIGINT or SIGTERM (or the console's exit)."""
-    stop = asyncio.Event()
+async def run(
+    settings: Settings,
+    *,
+    console: bool = False,
+    platforms: dict[str, Platform] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """The bot: store, scheduler, platforms, until SIGINT or SIGTERM (or the console's exit).
+
+    Shutdown goes: stop taking commands on every platform, let the publisher finish the sends
+    in flight (a few seconds at most), then disconnect the platforms and close the store.
+    ``platforms`` and ``stop`` let tests supply their own.
+    """
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with build(settings) as app:
-        platforms = platforms_for(app, console=console)
+        platforms = platforms if platforms is not None else platforms_for(app, console=console)
         app.platforms = platforms
         publisher = build_publisher(app, platforms)
         async with AsyncExitStack() as stack:
@@ -147,6 +158,8 @@ async def run(settings: Settings, *, console: bool = False) -> None:
                 await stack.enter_async_context(platform)
                 log.info("%s connected", name)
             await stack.enter_async_context(publisher)
+            # Unwound first on the way out: intake stops before the publisher drains.
+            stack.push_async_callback(_stop_receiving, platforms)
             log.info("kcrush-bot %s running: %s", __version__, ", ".join(platforms))
             waiters = [asyncio.create_task(stop.wait())]
             console_platform = platforms.get("console")
@@ -157,3 +170,11 @@ async def run(settings: Settings, *, console: bool = False) -> None:
                 waiter.cancel()
             log.info("shutting down: finishing sends in flight")
     log.info("stopped")
+
+
+async def _stop_receiving(platforms: Mapping[str, Platform]) -> None:
+    for name, platform in platforms.items():
+        try:
+            await platform.stop_receiving()
+        except Exception:
+            log.exception("%s: stopping intake failed", name)

@@ -165,6 +165,16 @@ async def test_latest_answers_with_as_many_cards_as_asked(
     assert message["embeds"][0]["url"] == "https://www.kcrush.com/post-13/"
 
 
+async def test_after_intake_stops_commands_are_answered_restarting_and_not_run(
+    fake: FakeDiscord, platform: DiscordPlatform, service: CommandService
+) -> None:
+    await platform.stop_receiving()
+    traffic = await fake.run_interaction(fake.slash("subscribe", [option("categories", "kpop")]))
+    message = answer(traffic)
+    assert private(message) and "restarting" in text_of(message)
+    assert await service.store.subscriptions() == []
+
+
 async def test_latest_in_a_category(fake: FakeDiscord, platform: DiscordPlatform) -> None:
     traffic = await fake.run_interaction(
         fake.slash("latest", [option("count", 2), option("category", "kpop")])

@@ -6,6 +6,7 @@ Private chats, groups (admins, members, anonymous admins, forum topics) and chan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from fakes.telegram_api import (
 )
 from kcrush_bot.core.commands import CommandService
 from kcrush_bot.core.models import ChatRef, Mode
+from kcrush_bot.core.replies import Text
 from kcrush_bot.platforms.telegram import TelegramPlatform
 
 pytestmark = pytest.mark.timeout(30)
@@ -82,6 +84,15 @@ async def test_a_burst_of_cards_waits_out_the_per_chat_flood_limit(service):
         assert len(texts) == 4  # …and every card still arrived
     finally:
         await fake.close()
+
+
+async def test_after_intake_stops_updates_are_not_taken_but_sends_work(fake, bot):
+    await bot.stop_receiving()
+    fake.push_update(fake.message_update(PRIVATE, "/latest 1"))
+    await asyncio.sleep(1.5)  # longer than a poll: nothing comes to take it
+    assert fake.sent(PRIVATE) == []
+    await bot.send(ChatRef("telegram", str(PRIVATE)), Text("still delivering"))
+    assert fake.texts(PRIVATE) == ["still delivering"]
 
 
 async def test_group_commands_with_the_bot_name_suffix_are_answered(fake, bot):

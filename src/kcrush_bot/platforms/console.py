@@ -117,6 +117,13 @@ class ConsolePlatform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def stop_receiving(self) -> None:
+        """Stop reading the terminal; pushed posts still print."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
     async def finished(self) -> None:
         """Returns when the operator quits (``/quit`` or end of input)."""
         if self._task is not None:

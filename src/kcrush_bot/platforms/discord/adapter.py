@@ -64,6 +64,7 @@ DEFER_AFTER = 2.0
 # retried by the outbox: a stuck send must not hold the delivery worker.
 SEND_TIMEOUT = 30.0
 APOLOGY = "Something went wrong on my side; it has been logged. Try again."
+RESTARTING = "I am restarting; try again in a minute."
 
 
 def intents() -> discord.Intents:
@@ -195,6 +196,7 @@ class DiscordPlatform:
         self.client: KcrushClient | None = None
         self._gateway_task: asyncio.Task[None] | None = None
         self._webhooks: dict[str, discord.Webhook] = {}
+        self.receiving = True
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -227,6 +229,11 @@ class DiscordPlatform:
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
 
+    async def stop_receiving(self) -> None:
+        """From now on a slash command or button is answered "restarting" and not run; the
+        gateway stays open until exit so the REST client keeps sending."""
+        self.receiving = False
+
     async def _run_gateway(self) -> None:
         assert self.client is not None
         try:
@@ -249,6 +256,9 @@ class DiscordPlatform:
         self, interaction: discord.Interaction[Any], command: Command, values: dict[str, Any]
     ) -> None:
         """A slash command's callback: build the caller and the line, run it, answer."""
+        if not self.receiving:
+            await self._answer(interaction, [ErrorReply(RESTARTING)], edit=False, deferred=False)
+            return
         caller = caller_from_interaction(interaction)
         text = join_options(command, values)
         log.debug("Discord /%s from %s in %s", command.name, caller.user_id, caller.chat.key)
@@ -261,6 +271,9 @@ class DiscordPlatform:
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str) -> None:
         """A button was pressed: the core runs its action; the message is edited in place."""
+        if not self.receiving:
+            await self._answer(interaction, [ErrorReply(RESTARTING)], edit=False, deferred=False)
+            return
         caller = caller_from_interaction(interaction)
         replies, deferred = await self._in_time(
             interaction, self.service.handle_action(caller, action), ephemeral=None

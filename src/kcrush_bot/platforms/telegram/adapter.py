@@ -197,6 +197,15 @@ class TelegramPlatform:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stop()
 
+    async def stop_receiving(self) -> None:
+        """Stop polling (or the webhook listener); the Bot API client stays up for sends."""
+        app = self._app
+        if app is not None and app.updater is not None and app.updater.running:
+            try:
+                await app.updater.stop()
+            except Exception:
+                log.exception("telegram: stopping updates failed")
+
     async def _start_updates(self, app: AnyApplication) -> None:
         assert app.updater is not None
         if self.settings.mode == "webhook":
