@@ -110,13 +110,16 @@ def test_operator_subscribe_list_and_unsubscribe(tmp_path: Path) -> None:
     ok(run(tmp_path, "subscribe", "discord:555"))
     [digest] = as_json(run(tmp_path, "stats", "--json"))["digests"]
     assert digest["chat"] == "telegram:-100123" and digest["next_at"].endswith("+09:00")
+    ok(run(tmp_path, "subscribe", "discord:556", "kpop", "+bts", "--digest", "weekly"))
     subs = as_json(run(tmp_path, "subscriptions", "--json"))
-    assert {(s["chat"], s["category"], s["mode"]) for s in subs} == {
-        ("telegram:-100123", "kpop", "daily"),
-        ("discord:555", "interviews", "instant"),
+    assert {(s["chat"], s["category"], s["mode"], tuple(s["keywords"])) for s in subs} == {
+        ("telegram:-100123", "kpop", "daily", ()),
+        ("discord:555", "interviews", "instant", ()),
+        ("discord:556", "kpop", "weekly", ("bts",)),
     }
     ok(run(tmp_path, "unsubscribe", "telegram:-100123", "all"))
-    assert [s["chat"] for s in as_json(run(tmp_path, "subscriptions", "--json"))] == ["discord:555"]
+    remaining = {s["chat"] for s in as_json(run(tmp_path, "subscriptions", "--json"))}
+    assert remaining == {"discord:555", "discord:556"}
     preview = ok(run(tmp_path, "digest", "preview", "discord:555"))
     assert "digest" in preview.lower()
 

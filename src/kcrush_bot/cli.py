@@ -346,7 +346,11 @@ async def cmd_subscriptions(settings: Settings, args: argparse.Namespace) -> int
 
 async def cmd_subscribe(settings: Settings, args: argparse.Namespace) -> int:
     chat = ChatRef.parse(args.chat)
-    words = list(args.categories) + ([args.digest] if args.digest else [])
+    # The mode goes before any +keywords, where the command's parser expects it.
+    words = list(args.categories)
+    plus = next((i for i, w in enumerate(words) if w.startswith("+")), len(words))
+    if args.digest:
+        words.insert(plus, args.digest)
     async with app.build(settings) as built:
         _print_replies(await subscribe_chat(built.service, chat, words, actor=OPERATOR))
     return 0

@@ -155,6 +155,19 @@ async def test_anyone_subscribes_their_private_chat(service: CommandService) -> 
     assert (digest.time, digest.timezone) == ("09:00", "Asia/Seoul")
 
 
+async def test_subscribe_with_keywords_narrows_to_posts_mentioning_them(
+    service: CommandService,
+) -> None:
+    reply = only(await service.dispatch(GROUP_ADMIN, "subscribe", "kpop daily +Stray kids"))
+    assert isinstance(reply, Text) and "only posts mentioning Stray kids" in reply.text
+    [sub] = await service.store.subscriptions(GROUP_ADMIN.chat)
+    assert (sub.category, sub.mode, sub.keywords) == ("kpop", Mode.DAILY, ("Stray", "kids"))
+    listed = only(await service.dispatch(GROUP_MEMBER, "subscriptions"))
+    assert isinstance(listed, Text) and "only posts mentioning Stray kids" in listed.text
+    too_many = only(await service.dispatch(GROUP_ADMIN, "subscribe", "kpop +a +b +c +d +e +f"))
+    assert isinstance(too_many, ErrorReply)
+
+
 async def test_subscribe_unknown_category_changes_nothing(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "subscribe", "kpop nosuchthing"))
     assert isinstance(reply, ErrorReply)

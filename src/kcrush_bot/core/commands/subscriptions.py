@@ -11,6 +11,23 @@ from kcrush_bot.core.replies import Reply, Text
 
 MODES = {m.value: m for m in Mode}
 MAX_CATEGORIES = 10
+MAX_KEYWORDS = 5
+MAX_KEYWORD_CHARS = 40
+
+
+def split_keywords(words: list[str]) -> tuple[list[str], list[str]]:
+    """Words before the first ``+word``, and the keywords from it on (``+`` dropped)."""
+    for index, word in enumerate(words):
+        if word.startswith("+"):
+            keywords = [w.lstrip("+") for w in words[index:]]
+            keywords = [k for k in keywords if k]
+            if len(keywords) > MAX_KEYWORDS or any(len(k) > MAX_KEYWORD_CHARS for k in keywords):
+                raise BadInput(
+                    f"Give at most {MAX_KEYWORDS} keywords of up to {MAX_KEYWORD_CHARS} "
+                    "characters each."
+                )
+            return list(words[:index]), keywords
+    return list(words), []
 
 
 def _describe_mode(mode: Mode) -> str:
@@ -29,7 +46,12 @@ async def subscribe_chat(
     actor: str,
     caller: Caller | None = None,
 ) -> list[Reply]:
-    """Shared by the chat command, deep links and the operator's shell."""
+    """Shared by the chat command, deep links and the operator's shell.
+
+    ``words``: categories, an optional mode, then optional keywords after a ``+``
+    (``kpop daily +stray kids``: only K-Pop posts that mention both words).
+    """
+    words, keywords = split_keywords(words)
     mode = Mode.INSTANT
     if words and words[-1].lower() in MODES:
         mode = MODES[words.pop().lower()]
@@ -44,6 +66,7 @@ async def subscribe_chat(
         chat,
         slugs,
         mode,
+        keywords=keywords,
         title=caller.chat_title if caller else None,
         kind=caller.chat_kind if caller else None,
     )
@@ -57,7 +80,10 @@ async def subscribe_chat(
             )
         )
     await service.store.audit(
-        actor, "subscribe", chat=chat, detail={"categories": slugs, "mode": mode.value}
+        actor,
+        "subscribe",
+        chat=chat,
+        detail={"categories": slugs, "mode": mode.value, "keywords": keywords},
     )
     index = await service.categories()
     names = ", ".join(index.name_of(s) for s in slugs)
@@ -65,7 +91,8 @@ async def subscribe_chat(
     if mode is not Mode.INSTANT:
         digest = (await service.store.digests(chat))[0]
         extra = f" The digest goes out at {digest.time} {digest.timezone}; /digest changes that."
-    return [Text(f"Subscribed to {names}: {_describe_mode(mode)}.{extra}", ephemeral=True)]
+    only = f" (only posts mentioning {' '.join(keywords)})" if keywords else ""
+    return [Text(f"Subscribed to {names}{only}: {_describe_mode(mode)}.{extra}", ephemeral=True)]
 
 
 async def subscribe(call: Invocation) -> list[Reply]:
@@ -126,17 +153,19 @@ COMMANDS = (
     Command(
         name="subscribe",
         summary="Get new posts in this chat (interviews unless you name categories)",
-        usage="/subscribe [category…] [instant|daily|weekly]",
+        usage="/subscribe [category…] [instant|daily|weekly] [+keyword…]",
         help="Subscribes this chat to new posts of the categories you name (interviews when you "
         "name none), each as it is published, or collected in a daily or weekly digest. "
-        "Chat admins only, except in a private chat.",
+        "Words after a + narrow it to posts that mention all of them "
+        "(/subscribe kpop +stray kids). Chat admins only, except in a private chat.",
         handler=subscribe,
         access=Access.CHAT_ADMIN,
         args=(
             Arg("categories", "Categories, separated by spaces", ArgKind.CATEGORY),
             Arg("mode", "How posts arrive", ArgKind.CHOICE, choices=tuple(MODES)),
+            Arg("keywords", "Only posts mentioning all these words", ArgKind.TEXT, prefix="+"),
         ),
-        examples=("/subscribe", "/subscribe kpop k-dramas daily"),
+        examples=("/subscribe", "/subscribe kpop k-dramas daily", "/subscribe kpop +stray kids"),
     ),
     Command(
         name="unsubscribe",
