@@ -217,9 +217,6 @@ class Ingestor:
         self._owns_client = client is None
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cmap = CategoryMap(settings.categories)
-        # One writer connection is shared: store writes of concurrent polls must not interleave
-        # inside each other's transaction.
-        self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Ingestor:
         self._http()
@@ -340,19 +337,17 @@ class Ingestor:
         if collected.not_modified:
             report.not_modified = True
             report.silent = False
-            async with self._write_lock:
-                await self._record_success(source, collected, now)
+            await self._record_success(source, collected, now)
             log.info("%s", report.line())
             return report
 
         try:
-            async with self._write_lock:
-                if collected.wp_categories:
-                    await self._store.upsert_wordpress_categories(collected.wp_categories)
-                result = await self._store.upsert_posts(
-                    collected.posts, source=source.name, pushable=not report.silent
-                )
-                await self._record_success(source, collected, now)
+            if collected.wp_categories:
+                await self._store.upsert_wordpress_categories(collected.wp_categories)
+            result = await self._store.upsert_posts(
+                collected.posts, source=source.name, pushable=not report.silent
+            )
+            await self._record_success(source, collected, now)
         except Exception as exc:  # the transaction rolled back: nothing of this poll is stored
             log.exception("source %s: storing failed", source.name)
             return await self._failed(source, state, report, f"could not store: {exc}")
@@ -399,15 +394,14 @@ class Ingestor:
         failures = int(state.get("failures") or 0) + 1 if state else 1
         next_at = self._now() + timedelta(seconds=self.backoff_seconds(source, failures))
         try:
-            async with self._write_lock:
-                await self._store.record_poll(
-                    source.name,
-                    report.kind if report.kind != "auto" else source.kind,
-                    source.url,
-                    ok=False,
-                    error=report.error,
-                    next_poll_at=next_at,
-                )
+            await self._store.record_poll(
+                source.name,
+                report.kind if report.kind != "auto" else source.kind,
+                source.url,
+                ok=False,
+                error=report.error,
+                next_poll_at=next_at,
+            )
         except Exception:
             log.exception("source %s: could not record the failure", source.name)
         log.warning(
