@@ -126,7 +126,6 @@ class DeliverySettings:
     max_attempts: int = 12
     backoff_base: float = 2.0
     backoff_max: float = 300.0
-    batch: int = 100
     keep_finished: float = 30 * 86400.0
 
 

@@ -10,8 +10,6 @@ from typing import Any
 
 from kcrush_bot.core.errors import BadInput
 
-PLATFORMS = ("telegram", "discord", "console")
-
 
 @dataclass(frozen=True, slots=True)
 class Post:

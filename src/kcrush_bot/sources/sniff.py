@@ -51,10 +51,6 @@ def sniff_kind(data: bytes) -> str:
     return "text"
 
 
-def looks_like_html(data: bytes) -> bool:
-    return sniff_kind(data) == "html"
-
-
 _NEEDLES = {
     encoding: ("<!DOCTYPE".encode(encoding), "<!ENTITY".encode(encoding))
     # Every encoding feedparser decodes before handing the text to expat: UTF-32 included,

@@ -166,16 +166,6 @@ class Outbox:
             [(stamp(now), post_id) for post_id in post_ids],
         )
 
-    async def pushable(self, post_ids: Sequence[int]) -> set[int]:
-        """Which of these posts are news (not a silent archive)."""
-        if not post_ids:
-            return set()
-        async with self.db.execute(
-            "SELECT id FROM posts WHERE pushable = 1 AND id IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(post_ids)),),
-        ) as cursor:
-            return {int(r[0]) for r in await cursor.fetchall()}
-
     async def announcements_to_send(self, now: datetime) -> list[dict[str, Any]]:
         """Confirmed announcements not yet fanned out whose time has come (or that have none)."""
         async with self.db.execute(

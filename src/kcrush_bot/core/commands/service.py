@@ -38,7 +38,6 @@ class CoreConfig:
     timezone: str = "Asia/Seoul"
     digest_time: str = "09:00"
     moderators: Moderators = field(default_factory=Moderators)
-    bot_name: str = "kcrush-bot"
 
 
 class CommandService:

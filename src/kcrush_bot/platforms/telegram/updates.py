@@ -26,7 +26,6 @@ from kcrush_bot.core.permissions import Caller
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-GROUP_ANONYMOUS_BOT_ID = 1087968824
 _ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 _MAX_CACHED = 10_000
 
