@@ -207,3 +207,25 @@ async def test_rows_left_sending_by_a_crash_are_resent_and_only_those(
         await wait_until(lambda: len(telegram.delivered()) >= 4)
     assert sorted(s.chat for s in telegram.delivered()) == [f"telegram:{n}" for n in (3, 4, 5, 6)]
     assert await statuses(store) == {"sent": 6}
+
+
+async def test_a_backlog_on_one_platform_does_not_hold_the_other_back(store: Store):
+    """Rows are due in chat-key order, so all of Discord's come before Telegram's; each
+    platform still gets its share of the send slots and Telegram starts at once."""
+    telegram = FakePlatform("telegram", latency=0.05)
+    discord = FakePlatform("discord", latency=0.05)
+    publisher = Publisher(
+        store, make_settings(), {"telegram": telegram, "discord": discord}, concurrency=4
+    )
+    for n in range(20):
+        await store.subscribe(ChatRef("discord", str(9000 + n)), ["interviews"], Mode.INSTANT)
+    for n in range(4):
+        await store.subscribe(ChatRef("telegram", str(100 + n)), ["interviews"], Mode.INSTANT)
+    await publish(store, publisher, 1)
+
+    assert await publisher.deliver_due() == 24
+    # Telegram's first message is done before Discord's fifth: it did not queue behind the
+    # twenty Discord rows that were due first.
+    first_telegram = min(s.at for s in telegram.attempts)
+    assert first_telegram < sorted(s.at for s in discord.attempts)[4]
+    assert discord.max_in_flight <= 4 and telegram.max_in_flight <= 4
