@@ -229,3 +229,16 @@ async def test_a_backlog_on_one_platform_does_not_hold_the_other_back(store: Sto
     first_telegram = min(s.at for s in telegram.attempts)
     assert first_telegram < sorted(s.at for s in discord.attempts)[4]
     assert discord.max_in_flight <= 4 and telegram.max_in_flight <= 4
+
+
+async def test_the_refresh_job_forgets_finished_rows_past_their_retention(
+    store: Store, publisher: Publisher
+):
+    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await publish(store, publisher, 1, 2)
+    assert await publisher.deliver_due() == 2
+    await store.db.execute(
+        "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'"
+    )
+    await publisher._refresh_job()  # what the scheduler runs every minute
+    assert await statuses(store) == {"sent": 1}  # the month-old row is gone, the new one kept
