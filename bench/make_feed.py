@@ -71,7 +71,7 @@ def sentence(rng: random.Random, n: int) -> str:
     return " ".join(words) + "."
 
 
-def item(rng: random.Random, n: int, when: datetime) -> str:
+def item(rng: random.Random, n: int, when: datetime, *, content: bool = True) -> str:
     name = rng.choice(NAMES)
     title = (
         f"KCRUSH Interview with {name}: &#8220;{sentence(rng, rng.randint(4, 26))[:-1]}&#8221; #{n}"
@@ -88,6 +88,14 @@ def item(rng: random.Random, n: int, when: datetime) -> str:
     cats = "".join(f"<category><![CDATA[{c}]]></category>" for c in rng.sample(CATEGORIES, 2))
     tags = "".join(f"<category><![CDATA[{t}]]></category>" for t in rng.sample(TAGS, 2))
     link = f"https://www.kcrush.com/{slug}/"
+    encoded = (
+        f"""<content:encoded><![CDATA[<p><img src="https://www.kcrush.com/wp-content/uploads/2023/05/{slug}.jpg" alt="{name} 1" width="900" height="600" /></p>
+{paragraphs}
+<p>The post <a href="{link}">{title}</a> appeared first on <a href="https://www.kcrush.com">KCrush America Magazine</a>.</p>
+]]></content:encoded>"""
+        if content
+        else ""
+    )
     return f"""	<item>
 		<title>{title}</title>
 		<link>{link}?utm_source=rss&#038;utm_medium=rss</link>
@@ -99,20 +107,17 @@ def item(rng: random.Random, n: int, when: datetime) -> str:
 		<description><![CDATA[<p>{excerpt}&#8230; <a class="more-link" href="{link}">Read More</a></p>
 <p>The post <a href="{link}">{title}</a> appeared first on <a href="https://www.kcrush.com">KCrush America Magazine</a>.</p>
 ]]></description>
-		<content:encoded><![CDATA[<p><img src="https://www.kcrush.com/wp-content/uploads/2023/05/{slug}.jpg" alt="{name} 1" width="900" height="600" /></p>
-{paragraphs}
-<p>The post <a href="{link}">{title}</a> appeared first on <a href="https://www.kcrush.com">KCrush America Magazine</a>.</p>
-]]></content:encoded>
+		{encoded}
 		<wfw:commentRss>{link}feed/</wfw:commentRss>
 		<slash:comments>0</slash:comments>
 	</item>
 """
 
 
-def make_feed(items: int, seed: int = 7) -> bytes:
+def make_feed(items: int, seed: int = 7, *, content: bool = True) -> bytes:
     rng = random.Random(seed)
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    body = "".join(item(rng, n, start - timedelta(hours=n)) for n in range(items))
+    body = "".join(item(rng, n, start - timedelta(hours=n), content=content) for n in range(items))
     return (
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
         'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
