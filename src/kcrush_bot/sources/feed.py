@@ -121,11 +121,12 @@ def _image_for(entry: Any, body: str) -> str | None:
     for key in ("media_content", "media_thumbnail"):
         for media in entry.get(key) or ():
             url = media.get("url")
-            if url and media.get("medium", "image") == "image":
+            if isinstance(url, str) and url and media.get("medium", "image") == "image":
                 return url
     for enclosure in entry.get("enclosures") or ():
-        if str(enclosure.get("type", "")).startswith("image/") and enclosure.get("href"):
-            return enclosure["href"]
+        href = enclosure.get("href")
+        if str(enclosure.get("type", "")).startswith("image/") and isinstance(href, str) and href:
+            return href
     if body and "<img" in body:
         match = _IMG_SRC.search(body)
         if match:
@@ -143,13 +144,11 @@ def parse_feed_document(data: bytes, base_url: str | None = None) -> Any:
         raise SourceError(
             f"the feed has {items:,} items, over the {MAX_FEED_ITEMS:,}-item cap; not parsed"
         )
-    kind = sniff_kind(data)
-    if kind == "html":
-        raise SourceError("expected an RSS or Atom feed but got an HTML page")
-    if kind == "json":
-        raise SourceError("expected an RSS or Atom feed but got JSON")
-    if kind == "text":
-        raise SourceError("expected an RSS or Atom feed but got plain text")
+    not_a_feed = {"html": "an HTML page", "json": "JSON", "text": "plain text"}.get(
+        sniff_kind(data)
+    )
+    if not_a_feed is not None:
+        raise SourceError(f"expected an RSS or Atom feed but got {not_a_feed}")
     # The real Content-Type is not passed on purpose: servers label feeds text/html or
     # text/plain, and the XML declaration is the better witness of the encoding. No
     # Content-Location either: feedparser would urljoin every link of every entry (a third

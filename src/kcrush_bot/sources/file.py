@@ -101,9 +101,9 @@ def parse_json_lines(data: bytes, ctx: ParseContext) -> Parsed:
 
 def detect_format(data: bytes) -> str:
     """``jsonl``, ``wordpress``, ``feed``, ``html`` or ``text``."""
-    kind = sniff_kind(data)
-    if kind != "json":
-        return kind
+    sniffed = sniff_kind(data)
+    if sniffed != "json":
+        return sniffed
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"["):
         return "wordpress"

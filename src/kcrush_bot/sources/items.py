@@ -39,14 +39,12 @@ class ParseContext:
 
 @dataclass(slots=True)
 class Parsed:
-    """A parsed document: its posts (canonical, deduplicated), what was skipped, and extras."""
+    """A parsed document: its posts (canonical, deduplicated), what was skipped, and a warning."""
 
     posts: list[Post] = field(default_factory=list)
     skipped: int = 0
     skip_reasons: Counter[str] = field(default_factory=Counter)
     warning: str | None = None
-    wp_categories: list[tuple[int, str, str, int]] = field(default_factory=list)
-    total_pages: int | None = None
 
 
 def to_utc(value: datetime | None) -> datetime | None:

@@ -78,14 +78,16 @@ def load_json(data: bytes, what: str) -> Any:
 
 def parse_categories(data: bytes) -> list[tuple[int, str, str, int]]:
     """(wp_id, slug, name, parent wp_id or 0) for each category of a categories page."""
-    rows = []
+    rows: list[tuple[int, str, str, int]] = []
     for item in load_json(data, "categories"):
         if not isinstance(item, dict):
             continue
         wp_id, slug = item.get("id"), item.get("slug")
         if not isinstance(wp_id, int) or not isinstance(slug, str) or not slug:
             continue
-        parent = item.get("parent") if isinstance(item.get("parent"), int) else 0
+        parent = item.get("parent")
+        if not isinstance(parent, int):
+            parent = 0
         name = clean_title(item.get("name") if isinstance(item.get("name"), str) else slug) or slug
         rows.append((wp_id, slug[:200], name, parent))
     return rows
@@ -133,7 +135,9 @@ def parse_posts(data: bytes, ctx: ParseContext, categories: dict[int, str] | Non
         for term in terms:
             if term.get("taxonomy") == "category" and isinstance(term.get("id"), int):
                 by_id.setdefault(term["id"], str(term.get("slug") or ""))
-        cat_ids = item.get("categories") if isinstance(item.get("categories"), list) else []
+        cat_ids = item.get("categories")
+        if not isinstance(cat_ids, list):
+            cat_ids = []
         cats = [by_id[i] for i in cat_ids if isinstance(i, int) and by_id.get(i)]
         tags = [
             str(t.get("name") or t.get("slug"))
