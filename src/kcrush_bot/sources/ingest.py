@@ -1,11 +1,13 @@
-"""Ingest: poll the configured sources (or an ad-hoc URL or file) into the post store.
+"""Ingest: the kind-neutral engine that polls sources (or an ad-hoc URL or file) into the store.
 
-One poll of one source, in order:
+What differs between a feed, the WordPress REST API, a listing page and a local file lives in
+that kind's module (``sources/kinds/``); this module only drives a ``SourceKind``. One poll of
+one source, in order:
 
 1. Back-off: a failing source is not polled before its ``next_poll_at`` (unless forced).
-2. Fetch with a conditional GET (the ETag / Last-Modified of the last good poll); a 304 is
-   "not modified" and touches no post. A backfill fetches fresh and pages on: listing pages
-   ``/page/N/``, the REST API's ``page=N``, a feed's ``?paged=N``, up to ``max_pages``.
+2. Read the first document as the kind says, conditionally (the ETag / Last-Modified of the
+   last good poll, or a file's stamp); "not modified" touches no post. A backfill reads fresh
+   and pages on, to the kind's page N, up to ``max_pages`` or the count the source announces.
 3. Parse every page first (in a worker thread, so a 10,000-item feed does not stall the bots
    sharing the event loop). Any bad document fails the whole poll before the store is touched.
 4. Store in one transaction: new posts, edited ones updated, the rest counted unchanged. What a
@@ -16,7 +18,9 @@ One poll of one source, in order:
    good poll resets.
 
 Problems with a source never raise out of ``poll``: they come back as ``SourceReport.error``,
-one line, and the other sources are polled as usual.
+one line, and the other sources are polled as usual. Entry points: ``poll`` (one source, now),
+``poll_all``, ``ingest_target`` (an ad-hoc URL or path) and ``ingest_document`` (a document
+that arrived another way, read and stored exactly as a poll would).
 """
 
 from __future__ import annotations
@@ -28,28 +32,32 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from kcrush_bot.core.errors import SourceError
 from kcrush_bot.core.models import Post
-from kcrush_bot.settings import Settings, SourceSettings
-from kcrush_bot.sources import file as file_source
-from kcrush_bot.sources import listing, wordpress
-from kcrush_bot.sources.feed import parse_feed
+from kcrush_bot.settings import IngestSettings, Settings, SourceSettings
 from kcrush_bot.sources.fetch import Fetched, FetchStatusError, fetch
 from kcrush_bot.sources.items import ParseContext, Parsed
+from kcrush_bot.sources.kinds import (
+    CategoryRow,
+    Document,
+    KindRegistry,
+    PageParser,
+    SourceKind,
+    Validators,
+    builtin_kinds,
+)
 from kcrush_bot.sources.normalise import CategoryMap
-from kcrush_bot.sources.sniff import sniff_kind
-from kcrush_bot.storage.store import Store, from_db_time
+from kcrush_bot.sources.ports import SourceStore
+from kcrush_bot.storage.store import from_db_time
 
 log = logging.getLogger(__name__)
 
 # Pages beyond the last: WordPress answers 404 for /page/N/ and ?paged=N, and 400
 # rest_post_invalid_page_number for the REST API.
 _PAST_LAST_PAGE = (400, 404, 410)
-_MAX_CATEGORY_PAGES = 20
 _CONCURRENCY = 4
 _ERROR_CHARS = 300
 
@@ -100,13 +108,14 @@ class SourceReport:
 
 @dataclass(slots=True)
 class _Collected:
+    """A poll's reading, before anything is stored."""
+
     kind: str
+    validators: Validators
     posts: list[Post] = field(default_factory=list)
     skipped: int = 0
     warning: str | None = None
-    wp_categories: list[tuple[int, str, str, int]] = field(default_factory=list)
-    etag: str | None = None
-    last_modified: str | None = None
+    categories: tuple[CategoryRow, ...] = ()
     not_modified: bool = False
     pages: int = 0
 
@@ -114,26 +123,6 @@ class _Collected:
 def _one_line(message: str) -> str:
     text = " ".join(str(message).split())
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
-
-
-def _wordpress_reason(exc: FetchStatusError, what: str) -> str:
-    """An HTTP error from the REST API, with WordPress's own code and message when it sent one
-    (``HTTP 404 Not Found: WordPress error rest_no_route: No route was found …``)."""
-    try:
-        wordpress.load_json(exc.body, what)
-    except SourceError as reason:
-        if str(reason).startswith("WordPress error"):
-            return f"{exc}: {reason}"
-    return str(exc)
-
-
-def feed_page_url(url: str, page: int) -> str:
-    """WordPress feeds page with ``?paged=N``."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "paged"]
-    if page > 1:
-        query.append(("paged", str(page)))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
 def _merge_pages(pages: Sequence[Parsed]) -> tuple[list[Post], int]:
@@ -200,16 +189,48 @@ class _Pages:
             self._bar.update(self._task, total=done)
 
 
+class _HttpReader:
+    """The engine's HTTP client as kinds see it (``kinds.Reader``): the configured deadline and
+    size cap on every request."""
+
+    def __init__(self, client: Callable[[], httpx.AsyncClient], ingest: IngestSettings) -> None:
+        self._client = client
+        self._ingest = ingest
+
+    @property
+    def max_bytes(self) -> int:
+        return self._ingest.max_bytes
+
+    async def get(self, url: str, validators: Validators | None = None) -> Fetched:
+        sent = validators or Validators()
+        return await fetch(
+            self._client(),
+            url,
+            etag=sent.etag,
+            last_modified=sent.last_modified,
+            deadline=self._ingest.timeout,
+            max_bytes=self._ingest.max_bytes,
+        )
+
+
+def _first_sight(state: dict[str, Any] | None) -> bool:
+    return state is None or state.get("first_seen_at") is None
+
+
 class Ingestor:
-    """Polls sources into the store. ``async with Ingestor(store, settings) as ingestor``."""
+    """Polls sources into the store. ``async with Ingestor(store, settings) as ingestor``.
+
+    ``kinds`` is the registry of source kinds (``builtin_kinds()`` unless given).
+    """
 
     def __init__(
         self,
-        store: Store,
+        store: SourceStore,
         settings: Settings,
         *,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] | None = None,
+        kinds: KindRegistry | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -217,6 +238,8 @@ class Ingestor:
         self._owns_client = client is None
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cmap = CategoryMap(settings.categories)
+        self._kinds = kinds or builtin_kinds()
+        self._reader = _HttpReader(self._http, settings.ingest)
 
     async def __aenter__(self) -> Ingestor:
         self._http()
@@ -279,26 +302,12 @@ class Ingestor:
     ) -> SourceReport:
         """Ingest an ad-hoc URL or local path given on the command line; its name is ``target``.
 
-        The kind is guessed: ``/wp-json`` → WordPress REST; ``…/feed/``, ``.xml``, ``.rss``,
-        ``.atom`` → feed; another URL is fetched and its body decides (XML feed, HTML listing,
-        WordPress JSON); anything that is not an http(s) URL is a local file.
+        The kind is the first one that claims the target by its shape (``/wp-json`` is
+        WordPress, ``…/feed/`` or ``.xml`` a feed, a path a file); an URL none claims is
+        fetched and its body decides.
         """
-        parts = urlsplit(target)
-        if parts.scheme in ("http", "https"):
-            path = parts.path.rstrip("/").lower()
-            if "/wp-json" in path:
-                kind = "wordpress"
-            elif path.endswith(("/feed", ".xml", ".rss", ".atom", "/rss", "/atom")) or (
-                "feed=" in parts.query
-            ):
-                kind = "feed"
-            else:
-                kind = "auto"
-            url = target
-        else:
-            kind = "file"
-            url = target  # file.py expands ~ itself
-        source = SourceSettings(name=target, kind=kind, url=url)
+        kind = self._kinds.for_target(target)
+        source = SourceSettings(name=target, kind=kind.name, url=target)
         return await self.poll(source, backfill=backfill, progress=progress, force=True)
 
     async def poll(
@@ -309,7 +318,7 @@ class Ingestor:
         progress: bool = False,
         force: bool = False,
     ) -> SourceReport:
-        """Poll one source; every problem with it comes back as ``report.error``."""
+        """Poll one source now; every problem with it comes back as ``report.error``."""
         report = SourceReport(source.name, source.kind, source.url)
         now = self._now()
         state = await self._store.source_state(source.name)
@@ -319,7 +328,7 @@ class Ingestor:
                 report.deferred_until = next_at
                 log.debug("source %s is backing off until %s", source.name, next_at)
                 return report
-        report.silent = backfill or state is None or state.get("first_seen_at") is None
+        report.silent = backfill or _first_sight(state)
 
         try:
             collected = await self._collect(source, state, backfill=backfill, progress=progress)
@@ -342,36 +351,70 @@ class Ingestor:
             return report
 
         try:
-            if collected.wp_categories:
-                await self._store.upsert_wordpress_categories(collected.wp_categories)
-            result = await self._store.upsert_posts(
-                collected.posts, source=source.name, pushable=not report.silent
-            )
+            await self._store_posts(source, collected, report)
             await self._record_success(source, collected, now)
         except Exception as exc:  # the transaction rolled back: nothing of this poll is stored
             log.exception("source %s: storing failed", source.name)
             return await self._failed(source, state, report, f"could not store: {exc}")
-        report.new = result.new
-        report.updated = result.updated
-        report.unchanged = result.unchanged
-        report.skipped = collected.skipped
         log.info("%s", report.line())
         return report
+
+    async def ingest_document(self, source: SourceSettings, body: bytes) -> SourceReport:
+        """Read and store a document that reached the bot another way (a push notice's post, a
+        WebSub delivery) exactly as a poll of ``source`` would read and store its first page:
+        the same kind and parser, the same cleaning, the same silent first sight.
+
+        It is not a poll, so the source's validators, schedule and back-off stay as they are,
+        and a bad document is reported in ``report.error`` without counting as a failure.
+        """
+        report = SourceReport(source.name, source.kind, source.url)
+        state = await self._store.source_state(source.name)
+        report.silent = _first_sight(state)
+        try:
+            kind = self._kinds.named(source.kind)
+            collected = await self._read(source, kind, Document(body), backfill=False)
+            report.kind = collected.kind
+            report.warning = collected.warning
+            report.pages = collected.pages
+            await self._store_posts(source, collected, report)
+        except SourceError as exc:
+            report.error = _one_line(str(exc)) or "failed"
+        except Exception as exc:  # the transaction rolled back: nothing of it is stored
+            log.exception("source %s: a pushed document failed", source.name)
+            report.error = _one_line(f"unexpected {type(exc).__name__}: {exc}")
+        if report.error is not None:
+            log.warning("source %s: pushed document refused: %s", source.name, report.error)
+        else:
+            log.info("%s", report.line())
+        return report
+
+    # -- the store: every call ingest makes to it ---------------------------------------------
+
+    async def _store_posts(
+        self, source: SourceSettings, collected: _Collected, report: SourceReport
+    ) -> None:
+        """Store a reading's categories and posts (silently when ``report.silent``)."""
+        if collected.categories:
+            await self._store.upsert_wordpress_categories(collected.categories)
+        result = await self._store.upsert_posts(
+            collected.posts, source=source.name, pushable=not report.silent
+        )
+        report.new = list(result.new)
+        report.updated = list(result.updated)
+        report.unchanged = result.unchanged
+        report.skipped = collected.skipped
 
     async def _record_success(
         self, source: SourceSettings, collected: _Collected, now: datetime
     ) -> None:
-        """Store a good poll: its validators for the next conditional GET, and when it is due.
-
-        The caller holds the write lock (storing posts and recording the poll is one step).
-        """
+        """Store a good poll: its validators for the next conditional read, and when it is due."""
         await self._store.record_poll(
             source.name,
             collected.kind,
             source.url,
             ok=True,
-            etag=collected.etag,
-            last_modified=collected.last_modified,
+            etag=collected.validators.etag,
+            last_modified=collected.validators.last_modified,
             next_poll_at=now + timedelta(seconds=source.interval),
         )
 
@@ -396,7 +439,7 @@ class Ingestor:
         try:
             await self._store.record_poll(
                 source.name,
-                report.kind if report.kind != "auto" else source.kind,
+                report.kind,
                 source.url,
                 ok=False,
                 error=report.error,
@@ -413,11 +456,11 @@ class Ingestor:
         )
         return report
 
-    # -- fetching and parsing ----------------------------------------------------------------
+    # -- reading and parsing -----------------------------------------------------------------
 
-    def _context(self, source: SourceSettings, kind: str) -> ParseContext:
+    def _context(self, source: SourceSettings, kind: SourceKind) -> ParseContext:
         extra = [self._cmap.slug_for(c) or c for c in source.categories]
-        if kind in ("feed", "listing", "auto"):
+        if kind.categories_from_url:
             extra += self._cmap.slugs_from_url(source.url)
         return ParseContext(
             cmap=self._cmap,
@@ -427,59 +470,6 @@ class Ingestor:
             extra_categories=tuple(dict.fromkeys(c for c in extra if c)),
         )
 
-    async def _get(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
-    ) -> Fetched:
-        ingest = self._settings.ingest
-        return await fetch(
-            self._http(),
-            url,
-            etag=etag,
-            last_modified=last_modified,
-            deadline=ingest.timeout,
-            max_bytes=ingest.max_bytes,
-        )
-
-    @staticmethod
-    def _resolve_kind(kind: str, body: bytes) -> str:
-        if kind != "auto":
-            return kind
-        sniffed = sniff_kind(body)
-        return {"feed": "feed", "html": "listing", "json": "wordpress"}.get(sniffed, "feed")
-
-    @staticmethod
-    def _parse(kind: str, body: bytes, ctx: ParseContext, wp_map: dict[int, str]) -> Parsed:
-        if kind == "wordpress":
-            return wordpress.parse_posts(body, ctx, wp_map)
-        if kind == "listing":
-            return listing.parse_listing_html(body, ctx)
-        return parse_feed(body, ctx)
-
-    def _page_url(self, kind: str, url: str, page: int) -> str:
-        if kind == "wordpress":
-            return wordpress.posts_url(url, page, wordpress.BACKFILL_PER_PAGE)
-        if kind == "listing":
-            return listing.page_url(url, page)
-        return feed_page_url(url, page)
-
-    async def _wordpress_categories(self, url: str) -> list[tuple[int, str, str, int]]:
-        rows: list[tuple[int, str, str, int]] = []
-        page, last = 1, 1
-        while page <= last:
-            try:
-                answer = await self._get(wordpress.categories_url(url, page))
-            except FetchStatusError as exc:
-                raise SourceError(f"categories: {_wordpress_reason(exc, 'categories')}") from None
-            except SourceError as exc:
-                raise SourceError(f"categories: {exc}") from None
-            try:
-                rows += await asyncio.to_thread(wordpress.parse_categories, answer.body)
-            except SourceError as exc:
-                raise SourceError(f"categories: {exc}") from None
-            last = min(wordpress.total_pages(answer.headers) or 1, _MAX_CATEGORY_PAGES)
-            page += 1
-        return rows
-
     async def _collect(
         self,
         source: SourceSettings,
@@ -488,85 +478,71 @@ class Ingestor:
         backfill: bool,
         progress: bool,
     ) -> _Collected:
-        if source.kind == "file":
-            return await self._collect_file(source, state, backfill=backfill)
-        kind = source.kind
-        etag = last_modified = None
-        if state and not backfill:
-            etag, last_modified = state.get("etag"), state.get("last_modified")
-        if kind == "wordpress":
-            per_page = wordpress.BACKFILL_PER_PAGE if backfill else wordpress.POLL_PER_PAGE
-            first_url = wordpress.posts_url(source.url, 1, per_page)
-        else:
-            first_url = source.url
-        try:
-            first = await self._get(first_url, etag, last_modified)
-        except FetchStatusError as exc:
-            if kind == "wordpress":
-                raise SourceError(_wordpress_reason(exc, "posts")) from None
-            raise
+        kind = self._kinds.named(source.kind)
+        previous = Validators(state.get("etag"), state.get("last_modified")) if state else None
+        first = await kind.read_first(source, previous, backfill=backfill, reader=self._reader)
         if first.not_modified:
-            return _Collected(kind, not_modified=True, etag=etag, last_modified=last_modified)
-        kind = self._resolve_kind(kind, first.body)
+            return _Collected(kind.name, first.validators, not_modified=True)
+        return await self._read(source, kind, first, backfill=backfill, progress=progress)
+
+    async def _read(
+        self,
+        source: SourceSettings,
+        kind: SourceKind,
+        first: Document,
+        *,
+        backfill: bool,
+        progress: bool = False,
+    ) -> _Collected:
+        """Parse a first document as its kind reads it, and in a backfill the pages after it."""
+        kind = kind.resolve(first)
         ctx = self._context(source, kind)
-        wp_map: dict[int, str] = {}
-        wp_rows: list[tuple[int, str, str, int]] = []
-        if kind == "wordpress":
-            wordpress.load_json(first.body, "posts")  # a bad answer fails before more requests
-            wp_rows = await self._wordpress_categories(source.url)
-            wp_map = {wp_id: slug for wp_id, slug, _, _ in wp_rows}
-        parsed = await asyncio.to_thread(self._parse, kind, first.body, ctx, wp_map)
-        if kind == "listing" and not parsed.posts and not parsed.skipped:
-            raise SourceError(
-                "no posts found on the page (expected <article> items with an <h2><a> title link)"
-            )
+        parser = await kind.parser(source, first, self._reader)
+        parsed = await asyncio.to_thread(parser.parse, first.body, ctx)
+        kind.check_first_page(source, first, parsed)
         pages = [parsed]
         if backfill:
-            pages += await self._more_pages(source, kind, first, parsed, ctx, wp_map, progress)
+            pages += await self._more_pages(source, kind, first, parsed, ctx, parser, progress)
         posts, skipped = _merge_pages(pages)
-        warning = next((p.warning for p in pages if p.warning and p.posts), None)
-        # Validators belong to the URL they came with: only a normal poll's first page is the
-        # URL the next conditional GET asks for.
-        if backfill:
-            new_etag, new_modified = (state or {}).get("etag"), (state or {}).get("last_modified")
-        else:
-            new_etag, new_modified = first.etag, first.last_modified
         return _Collected(
-            kind,
+            kind.name,
+            first.validators,
             posts=posts,
             skipped=skipped,
-            warning=warning,
-            wp_categories=wp_rows,
-            etag=new_etag,
-            last_modified=new_modified,
+            warning=next((p.warning for p in pages if p.warning and p.posts), None),
+            categories=parser.categories,
             pages=len(pages),
         )
 
     async def _more_pages(
         self,
         source: SourceSettings,
-        kind: str,
-        first: Fetched,
+        kind: SourceKind,
+        first: Document,
         parsed: Parsed,
         ctx: ParseContext,
-        wp_map: dict[int, str],
+        parser: PageParser,
         progress: bool,
     ) -> list[Parsed]:
         """Pages 2..max_pages of a backfill; stops past the last page or at a page with nothing
         new (a site that ignores the page number would otherwise repeat page 1 forever)."""
+        if kind.page_url(source.url, 2) is None:
+            return []  # a kind of one page
         limit = max(source.max_pages, 1)
-        if kind == "wordpress":
-            total = wordpress.total_pages(first.headers)
-            if total is not None:
-                limit = min(limit, total)
+        total = kind.page_count(first)
+        if total is not None:
+            limit = min(limit, total)
         seen = {post.url for post in parsed.posts}
         pages: list[Parsed] = []
         bar = _Pages(progress, f"{source.name} backfill", limit)
         with bar.shown():
             bar.advance()
             for number in range(2, limit + 1):
+                url = kind.page_url(source.url, number)
+                if url is None:
+                    break
                 try:
-                    answer = await self._get(self._page_url(kind, source.url, number))
+                    answer = await self._reader.get(url)
                 except FetchStatusError as exc:
                     if exc.status in _PAST_LAST_PAGE:
                         break
@@ -574,7 +550,7 @@ class Ingestor:
                 except SourceError as exc:
                     raise SourceError(f"page {number}: {exc}") from None
                 try:
-                    page = await asyncio.to_thread(self._parse, kind, answer.body, ctx, wp_map)
+                    page = await asyncio.to_thread(parser.parse, answer.body, ctx)
                 except SourceError as exc:
                     raise SourceError(f"page {number}: {exc}") from None
                 fresh = [post.url for post in page.posts if post.url not in seen]
@@ -585,27 +561,3 @@ class Ingestor:
                 bar.advance()
             bar.finish()
         return pages
-
-    async def _collect_file(
-        self, source: SourceSettings, state: dict[str, Any] | None, *, backfill: bool
-    ) -> _Collected:
-        etag = file_source.file_etag(source.url)
-        if not backfill and state and state.get("etag") == etag:
-            return _Collected("file", not_modified=True, etag=etag)
-        ingest = self._settings.ingest
-        data = await asyncio.to_thread(file_source.read_file, source.url, ingest.max_bytes)
-        ctx = self._context(source, "file")
-        fmt, parsed = await asyncio.to_thread(file_source.parse_document, data, ctx)
-        if fmt in ("html", "text") and not parsed.posts and not parsed.skipped:
-            raise SourceError(
-                f"no posts found in {source.url} (not a feed, WordPress JSON, JSON Lines, "
-                "listing page or seed listing text)"
-            )
-        return _Collected(
-            "file",
-            posts=parsed.posts,
-            skipped=parsed.skipped,
-            warning=parsed.warning,
-            etag=etag,
-            pages=1,
-        )
