@@ -45,7 +45,8 @@ def test_any_reply_is_printable_clean_text_within_the_width(reply: Reply, width:
     assert not any(unicodedata.category(ch) in ("Cc", "Cs") and ch != "\n" for ch in out)
     out.encode("utf-8")
     for line in out.split("\n"):
-        assert cells(line) <= width, line
+        # A link wider than the terminal stays whole on a line of its own, so it still opens.
+        assert cells(line) <= width or re.fullmatch(r" *https?://\S+", line), line
 
 
 def test_card_reads_as_title_teaser_link_and_meta() -> None:
@@ -80,14 +81,15 @@ def test_list_is_numbered_with_highlights_page_and_buttons() -> None:
         pages=5,
         total=12,
         buttons=(Button("◀ Previous", "search:bts:1"), Button("Next ▶", "search:bts:3")),
+        first=6,
     )
     assert render_reply(page) == (
         "Search: bts (12)\n"
-        "1. BTS at the Rose Bowl\n"
+        "6. BTS at the Rose Bowl\n"
         "   https://kcrush.com/bts\n"
-        "   *BTS* live\n"
+        "   BTS live\n"
         "Page 2/5\n"
-        "Buttons: [◀ Previous → search:bts:1] [Next ▶ → search:bts:3]"
+        "Choose: [1] ◀ Previous [2] Next ▶"
     )
 
 
@@ -104,7 +106,7 @@ def test_hangul_wraps_by_terminal_cells() -> None:
 
 def test_confirm_and_error() -> None:
     confirm = Confirm("Send?", Text("Hello"), Button("Send", "a:1"), Button("Cancel", "a:0"))
-    assert render_reply(confirm) == "Hello\n\nSend?\nButtons: [Send → a:1] [Cancel → a:0]"
+    assert render_reply(confirm) == "Hello\n\nSend?\nChoose: [1] Send [2] Cancel"
     error = ErrorReply("No category kpop.", ("category interviews",))
     assert render_reply(error) == "Error: No category kpop.\nTry:\n  • category interviews"
 
@@ -114,3 +116,44 @@ def test_many_items_are_all_shown() -> None:
     out = render_reply(ListPage("Search", items))
     numbers = [int(n) for n in re.findall(r"^ *(\d+)\. Result", out, re.MULTILINE)]
     assert numbers == list(range(1, 201))
+
+
+def test_a_link_is_never_cut_across_lines() -> None:
+    url = "https://www.kcrush.com/2024/05/01/" + "a-very-long-interview-slug-" * 4 + "/"
+    card = TeaserCard(title="Interview", teaser="words " * 20, url=url, categories=())
+    out = render_reply(Cards((card,)), width=40)
+    assert f"  {url}" in out.split("\n")
+
+
+def test_buttons_are_numbered_choices_without_internal_data() -> None:
+    page = ListPage(
+        "Search: bts",
+        (ListItem("One", None),),
+        buttons=(Button("◀ Previous", "search:DQmQ3DpF:1"), Button("Next ▶", "search:DQmQ3DpF:3")),
+    )
+    out = render_reply(page)
+    assert "Choose: [1] ◀ Previous [2] Next ▶" in out
+    assert "search:" not in out
+
+
+def test_later_pages_continue_the_numbering() -> None:
+    page = ListPage("Search", tuple(ListItem(f"Result {i}", None) for i in (6, 7)), first=6)
+    assert re.findall(r"^ *(\d+)\. Result (\d+)", render_reply(page), re.MULTILINE) == [
+        ("6", "6"),
+        ("7", "7"),
+    ]
+
+
+def test_highlights_are_bold_on_a_terminal_and_plain_elsewhere() -> None:
+    snippet = f"an {HIGHLIGHT_START}interview{HIGHLIGHT_END} with"
+    page = ListPage("Search", (ListItem("One", None, snippet),))
+    assert "an \x1b[1minterview\x1b[22m with" in render_reply(page, bold=True)
+    plain = render_reply(page)
+    assert "an interview with" in plain and "*" not in plain
+
+
+def test_bold_is_the_only_escape_sequence_ever_written() -> None:
+    page = ListPage("Search", (ListItem("\x02x\x03", None, "\x1b[31m\x02y\x03 \x1b]0;t\x07"),))
+    out = render_reply(page, bold=True)
+    assert "\x1b" not in out.replace("\x1b[1m", "").replace("\x1b[22m", "")
+    assert "\x1b[1mx" not in out  # markers in a title are not highlights

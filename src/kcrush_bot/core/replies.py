@@ -76,7 +76,8 @@ class ListItem:
 class ListPage:
     """A page of a longer list (search results, categories, a digest).
 
-    ``page`` counts from 1. ``buttons`` carry previous/next actions; a renderer that must split
+    ``page`` counts from 1 and ``first`` is the number of the page's first item, so numbering
+    continues across pages. ``buttons`` carry previous/next actions; a renderer that must split
     the page to respect a size limit sends several messages rather than dropping items.
     """
 
@@ -87,6 +88,7 @@ class ListPage:
     total: int | None = None
     footer: str | None = None
     buttons: tuple[Button, ...] = ()
+    first: int = 1
 
 
 @dataclass(frozen=True, slots=True)

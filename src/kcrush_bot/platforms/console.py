@@ -4,7 +4,9 @@ It is the way to try the bot with no token at all. Lines are read with prompt_to
 and command completion) when the terminal is interactive, or plainly from any line source
 (a pipe, a test). The operator at the console is a moderator and the chat's admin.
 
-After a reply with buttons, the buttons are numbered: typing the number presses one.
+After a reply with buttons, the buttons are numbered: typing the number presses one. Text is
+wrapped to the terminal's width as it is when the text is printed, so a resized window still
+wraps between words; log records are printed above the prompt, not into it.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
+import shutil
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TextIO
 
 from kcrush_bot.core.commands import CommandService
 from kcrush_bot.core.models import ChatKind, ChatRef
 from kcrush_bot.core.permissions import Caller
-from kcrush_bot.core.render.console import render_reply
-from kcrush_bot.core.replies import Button, Confirm, ListPage, Reply, Text
+from kcrush_bot.core.render.console import render_reply, strip_controls
+from kcrush_bot.core.replies import Button, Confirm, ErrorReply, ListPage, Reply, Text
 
 log = logging.getLogger(__name__)
 
 CONSOLE_CHAT = ChatRef("console", "local")
+# Terminal escape sequences as a paste or a stray key brings them (ECMA-48: CSI, OSC and the
+# two-character ones), removed whole so that no "[31m" is left behind in the command.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 QUIT = {"/quit", "/exit", "quit", "exit"}
 
 
@@ -68,12 +75,30 @@ async def _prompt_toolkit_lines(prompt: str, commands: list[str]) -> AsyncIterat
         history=InMemoryHistory(),
         completer=WordCompleter([f"/{c}" for c in commands], sentence=True),
     )
-    with patch_stdout():
+    with patch_stdout(), _logging_to(sys.stderr):
         while True:
             try:
                 yield await session.prompt_async(prompt)
             except (EOFError, KeyboardInterrupt):
                 return
+
+
+@contextlib.contextmanager
+def _logging_to(stream: TextIO) -> Iterator[None]:
+    """Point the root logger's stream handlers at ``stream`` for a while.
+
+    Inside ``patch_stdout`` that stream is prompt_toolkit's proxy, which prints above the
+    prompt; a handler keeps the stream it was made with, so without this log records would
+    be written into the line being typed.
+    """
+    handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    previous = [h.setStream(stream) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
 
 
 class ConsolePlatform:
@@ -87,12 +112,12 @@ class ConsolePlatform:
         *,
         lines: Callable[[], AsyncIterator[str]] | None = None,
         out: TextIO | None = None,
-        width: int = 80,
+        width: int | None = None,
     ) -> None:
         self.service = service
         self._lines = lines
         self._out = out
-        self.width = width
+        self._width = width
         self._buttons: tuple[Button, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -100,6 +125,20 @@ class ConsolePlatform:
     @property
     def out(self) -> TextIO:
         return self._out or sys.stdout
+
+    @property
+    def width(self) -> int:
+        """The given width, else the terminal's as it is now (80 when there is none)."""
+        if self._width is not None:
+            return self._width
+        return shutil.get_terminal_size((80, 24)).columns
+
+    @property
+    def bold(self) -> bool:
+        return self._out is None and sys.stdout.isatty()
+
+    def render(self, reply: Reply) -> str:
+        return render_reply(reply, self.width, bold=self.bold)
 
     def print(self, text: str) -> None:
         self.out.write(text.rstrip("\n") + "\n")
@@ -131,7 +170,7 @@ class ConsolePlatform:
 
     async def send(self, chat: ChatRef, reply: Reply) -> list[str]:
         self.print(f"── {chat.key} ──")
-        self.print(render_reply(reply, self.width))
+        self.print(self.render(reply))
         return [f"console-{next(self._ids)}"]
 
     # -- the terminal chat -------------------------------------------------------------------
@@ -147,29 +186,46 @@ class ConsolePlatform:
     async def repl(self) -> None:
         self.print("KCrush bot console. Type /help for the commands, /quit to leave.")
         async for raw in self._line_source():
-            line = raw.strip()
+            # A pasted escape sequence (arrow keys, colours) is not part of a command.
+            line = strip_controls(_ESCAPE.sub("", raw)).strip()
             if not line:
                 continue
             if line.lower() in QUIT:
                 break
-            for reply in await self.handle_line(line):
+            try:
+                replies = await self.handle_line(line)
+            except Exception:
+                # The service answers every bad input itself; this is the last guard that
+                # keeps one unexpected failure from ending the operator's session.
+                log.exception("console: %r failed", line[:80])
+                replies = [ErrorReply("That failed unexpectedly; the log has the details.")]
+            for reply in replies:
                 self.show(reply)
 
     async def handle_line(self, line: str) -> list[Reply]:
         """One typed line: a command (``/latest 3``) or a button's number."""
         caller = console_caller()
-        pressed = [b for b in self._buttons if line == b.action]
-        if line.isdigit() and 0 < int(line) <= len(self._buttons):
-            pressed = [self._buttons[int(line) - 1]]
-        if pressed:
-            return await self.service.handle_action(caller, pressed[0].action)
+        if line.isdigit():
+            choice = int(line)
+            if 0 < choice <= len(self._buttons):
+                return await self.service.handle_action(caller, self._buttons[choice - 1].action)
+            return [self._no_such_choice(choice)]
         name, _, text = line.lstrip("/").partition(" ")
         return await self.service.dispatch(caller, name, text)
 
+    def _no_such_choice(self, choice: int) -> ErrorReply:
+        if not self._buttons:
+            return ErrorReply(
+                f"There is nothing to choose with {choice} here.", ("/help lists the commands",)
+            )
+        choices = ", ".join(str(i) for i in range(1, len(self._buttons) + 1))
+        return ErrorReply(
+            f"There is no choice {choice}: type {choices} to press a button.",
+            ("/help lists the commands",),
+        )
+
     def show(self, reply: Reply) -> None:
-        self.print(render_reply(reply, self.width))
+        self.print(self.render(reply))
         buttons = buttons_of(reply)
         if buttons:
             self._buttons = buttons
-            hints = "  ".join(f"{i}: {b.label}" for i, b in enumerate(buttons, start=1))
-            self.print(f"(type {hints})")

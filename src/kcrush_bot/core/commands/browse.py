@@ -88,6 +88,7 @@ async def search_page(service: CommandService, query: str, page: int) -> list[Re
             page=page,
             pages=pages,
             total=total,
+            first=(page - 1) * SEARCH_PAGE_SIZE + 1,
             footer=f"{total}{more} result{'s' if total != 1 else ''}",
             buttons=tuple(buttons),
         )
@@ -143,6 +144,7 @@ async def category_list(service: CommandService, page: int) -> list[Reply]:
             page=page,
             pages=pages,
             total=len(counts),
+            first=(page - 1) * CATEGORY_PAGE_SIZE + 1,
             footer="/category <name> shows a category's newest posts.",
             buttons=tuple(buttons),
         )

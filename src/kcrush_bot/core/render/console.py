@@ -1,8 +1,10 @@
 """Console renderer: neutral replies become plain text for a terminal.
 
 The console is the way to try the bot without a token, so the output aims to read like the
-chat platforms: cards as title / teaser / link / categories · date, numbered lists, buttons
-listed with the action the console can run for them.
+chat platforms: cards as title / teaser / link / categories · date, numbered lists, buttons as
+numbered choices (``[1] Next ▶``) that the console presses when the number is typed. Links are
+never broken across lines, so the terminal keeps them clickable; search highlights are bold
+on a terminal and plain elsewhere.
 
 Text from the feed is hostile until proven otherwise: every control character except the
 newline is removed, so an ESC sequence in a title cannot recolour, retitle or clear the
@@ -12,12 +14,13 @@ so Korean text stays within the width too.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from typing import assert_never
 
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
-from kcrush_bot.core.render.common import CONTROL, NOTHING, UNTITLED, format_date, one_line
+from kcrush_bot.core.render.common import CONTROL, NOTHING, UNTITLED, clean, format_date, one_line
 from kcrush_bot.core.replies import (
     Button,
     Cards,
@@ -30,14 +33,25 @@ from kcrush_bot.core.replies import (
 )
 
 MIN_WIDTH = 20
+BOLD, NORMAL = "\x1b[1m", "\x1b[22m"
+# Every control character but the highlight markers our own snippets put in (fields from the
+# feed are cleaned as they are read, so a marker in the output is always ours).
+_CONTROL_BUT_MARKERS = re.compile(CONTROL.pattern.replace("\x00-\x08", "\x00\x01\x04-\x08"))
+_URL = re.compile(r"https?://\S+")
 
 
-def render_reply(reply: Reply, width: int = 80) -> str:
-    """``reply`` as plain text wrapped to ``width`` terminal cells (no trailing newline)."""
+def render_reply(reply: Reply, width: int = 80, *, bold: bool = False) -> str:
+    """``reply`` as plain text wrapped to ``width`` terminal cells (no trailing newline).
+
+    With ``bold`` the words a search matched are wrapped in the terminal's bold codes (the
+    only escape sequences this renderer ever writes); without, they are shown plain.
+    """
     width = max(width, MIN_WIDTH)
     lines = _render(reply, width)
     # Fields are cleaned as they are read; this last pass is the guarantee.
-    out = strip_controls("\n".join(lines).strip("\n"))
+    out = _CONTROL_BUT_MARKERS.sub("", "\n".join(lines).replace("\t", " ").strip("\n"))
+    out = out.replace(HIGHLIGHT_START, BOLD if bold else "")
+    out = out.replace(HIGHLIGHT_END, NORMAL if bold else "")
     # As on the chat platforms, a reply never shows as nothing at all.
     return out if out.strip() else NOTHING
 
@@ -117,10 +131,11 @@ def _list(page: ListPage, width: int) -> list[str]:
     if page.total is not None:
         title = f"{title} ({page.total})"
     lines = _wrap(title, width)
-    # Numbers are right-aligned so that wrapped lines of every item start in the same column.
-    digits = len(str(len(page.items)))
+    # Numbers continue from page to page (page 2 of a search starts at 6) and are right-aligned
+    # so that wrapped lines of every item start in the same column.
+    digits = len(str(page.first + len(page.items) - 1))
     indent = " " * (digits + 2)
-    for number, item in enumerate(page.items, 1):
+    for number, item in enumerate(page.items, page.first):
         lines.extend(
             _wrap(one_line(item.title) or UNTITLED, width, f"{number:>{digits}}. ", indent)
         )
@@ -139,13 +154,14 @@ def _list(page: ListPage, width: int) -> list[str]:
 
 
 def _buttons(buttons: Sequence[Button], width: int) -> list[str]:
-    """Buttons as ``[Label → action]`` hints: the console offers the actions as commands."""
+    """Buttons as numbered choices, ``[1] ◀ Previous  [2] Next ▶``: typing the number presses
+    one. What a button does inside the bot is not the reader's business, so it is not shown."""
     if not buttons:
         return []
     lines: list[str] = []
-    line = "Buttons:"
-    for button in buttons:
-        hint = f"[{one_line(button.label) or '•'} → {one_line(button.action)}]"
+    line = "Choose:"
+    for number, button in enumerate(buttons, 1):
+        hint = f"[{number}] {one_line(button.label) or '•'}"
         # Hints are kept whole where they fit; only a hint wider than a line is wrapped.
         if _cells(line) + 1 + _cells(hint) <= width:
             line = f"{line} {hint}"
@@ -159,9 +175,11 @@ def _buttons(buttons: Sequence[Button], width: int) -> list[str]:
 
 
 def _snippet(detail: str) -> str:
-    # Highlighted words are shown as *word*, the plain-text convention for emphasis.
-    marked = detail.replace(HIGHLIGHT_START, "*").replace(HIGHLIGHT_END, "*")
-    return one_line(marked)
+    """The snippet on one line, its highlight markers kept (``render_reply`` makes them bold)."""
+    parts = re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", detail)
+    return " ".join(
+        "".join(p if p in (HIGHLIGHT_START, HIGHLIGHT_END) else clean(p) for p in parts).split()
+    )
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -172,7 +190,7 @@ def _clean(text: str) -> str:
 
 
 def _char_cells(ch: str) -> int:
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf", "Cc"):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
@@ -185,7 +203,8 @@ def _wrap(text: str, width: int, first: str = "", rest: str | None = None) -> li
     """Word-wrap ``text`` to ``width`` cells, paragraph by paragraph, like ``textwrap.wrap``.
 
     ``textwrap`` counts code points, so a line of Hangul would take twice the width; this
-    counts cells. A word wider than a line is broken between characters.
+    counts cells. A word wider than a line is broken between characters, except a link: it
+    goes whole on a line of its own, since a link cut in two no longer opens.
     """
     rest = first if rest is None else rest
     lines: list[str] = []
@@ -205,6 +224,9 @@ def _wrap(text: str, width: int, first: str = "", rest: str | None = None) -> li
             if used > base:
                 lines.append(line)
                 line, used, base = rest, _cells(rest), _cells(rest)
+            if _URL.fullmatch(word):
+                line, used = line + word, used + size
+                continue
             # A word wider than a whole line is broken between characters.
             for ch in word:
                 cells = _char_cells(ch)

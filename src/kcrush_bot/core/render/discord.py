@@ -213,7 +213,7 @@ def _render_list(page: ListPage) -> list[Payload]:
     title = line_or(page.title, "Results")
     if page.total is not None:
         title = f"{title} ({page.total})"
-    lines = [_list_item(number, item) for number, item in enumerate(page.items, 1)]
+    lines = [_list_item(number, item) for number, item in enumerate(page.items, page.first)]
     descriptions = _pack(lines, EMBED_DESCRIPTION_LIMIT, "\n\n") or [""]
     embeds: list[dict[str, Any]] = []
     for description in descriptions:

@@ -199,7 +199,7 @@ def _render_list(page: ListPage) -> list[TelegramCall]:
     if page.total is not None:
         header_text = f"{header_text} ({page.total})"
     blocks: list[_Block] = [[_Span(fit(header_text, TITLE_LIMIT), bold=True)]]
-    blocks.extend(_list_item(number, item) for number, item in enumerate(page.items, 1))
+    blocks.extend(_list_item(number, item) for number, item in enumerate(page.items, page.first))
     tail: _Block = []
     footer = clean(page.footer or "").strip()
     if not blank(footer):
