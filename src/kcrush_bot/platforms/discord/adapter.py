@@ -122,6 +122,9 @@ class KcrushClient(discord.Client):
     """A discord.py client with our defaults: minimal intents, no mentions, bounded waits."""
 
     def __init__(self, platform: DiscordPlatform | None = None, **options: Any) -> None:
+        # The bot never joins voice: without this, every start warns that PyNaCl and davey
+        # (voice-only libraries) are missing, which reads like a broken install.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=intents(),
             allowed_mentions=NO_MENTIONS,
