@@ -82,7 +82,15 @@ class ChatKind(Enum):
     CHANNEL = "channel"
 
 
-_CHAT_RE = re.compile(r"^(telegram|discord|console):(-?\d{1,20}|[a-z0-9_-]{1,64})(?:/(\d{1,20}))?$")
+# Telegram chat ids are signed integers (groups and channels are negative) and forum topics
+# positive ones; Discord channel and thread ids are snowflakes, unsigned 64-bit integers; the
+# console's one chat has a name.
+_CHAT_RE = re.compile(
+    r"^(?:(telegram):(-?\d{1,19})(?:/(\d{1,19}))?"
+    r"|(discord):(\d{1,20})"
+    r"|(console):([a-z0-9_-]{1,64}))$"
+)
+_SNOWFLAKE_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -105,11 +113,18 @@ class ChatRef:
     def parse(cls, text: str) -> ChatRef:
         """``telegram:ID``, ``telegram:ID/TOPIC`` or ``discord:ID``; anything else is BadInput."""
         match = _CHAT_RE.match(text.strip())
+        if match and match.group(4) and int(match.group(5)) > _SNOWFLAKE_MAX:
+            match = None
         if not match:
             raise BadInput(
-                f"{text[:40]!r} is not a chat: write telegram:ID, telegram:ID/TOPIC or discord:ID"
+                f"{text[:40]!r} is not a chat: write telegram:ID (a number such as "
+                "-1001234567890), telegram:ID/TOPIC, or discord:ID (a channel or thread id "
+                "such as 1200000000000000009)"
             )
-        return cls(match.group(1), match.group(2), match.group(3))
+        parts = [g for g in match.groups() if g is not None]
+        platform, chat_id = parts[0], parts[1]
+        thread_id = parts[2] if len(parts) > 2 else None
+        return cls(platform, chat_id, thread_id)
 
 
 class Mode(Enum):
