@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from kcrush_bot import __version__, app, logs
 from kcrush_bot import settings as settings_mod
+from kcrush_bot.core.categories import category_tree
 from kcrush_bot.core.commands.announce import draft
 from kcrush_bot.core.commands.subscriptions import (
     describe_subscriptions,
@@ -235,23 +236,28 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
-        counts = await built.store.category_counts()
-        if args.json:
-            _print_json(
-                [
-                    {
-                        "slug": c.category.slug,
-                        "name": c.category.name,
-                        "parent": c.category.parent,
-                        "posts": c.posts,
-                    }
-                    for c in counts
-                ]
-            )
-        else:
-            for c in counts:
-                indent = "  " if c.category.parent else ""
-                print(f"{indent}{c.category.slug:<28} {c.posts:>6}  {c.category.name}")
+        tree = category_tree(await built.store.category_counts())
+    if args.json:
+        _print_json(
+            [
+                {
+                    "slug": c.category.slug,
+                    "name": c.category.name,
+                    "parent": c.category.parent,
+                    "posts": c.posts,
+                }
+                for _, c in tree
+            ]
+        )
+        return 0
+    if not tree:
+        print("No posts yet: `kcrush-bot ingest` reads the configured sources.")
+        return 0
+    # Children are indented under their parent inside the slug column, so counts stay aligned.
+    width = max(len("slug"), *(2 * depth + len(c.category.slug) for depth, c in tree))
+    print(f"{'slug':<{width}}  {'posts':>6}  name")
+    for depth, c in tree:
+        print(f"{'  ' * depth + c.category.slug:<{width}}  {c.posts:>6}  {c.category.name}")
     return 0
 
 

@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from kcrush_bot.core.models import Category
+from kcrush_bot.core.models import Category, CategoryCount
 
 _FOLD = re.compile(r"[\s_]+")
 
@@ -75,3 +75,26 @@ class CategoryIndex:
         return [c for c in ranked if not folded or folded in c.slug or folded in fold(c.name)][
             :limit
         ]
+
+
+def category_tree(counts: Iterable[CategoryCount]) -> list[tuple[int, CategoryCount]]:
+    """The categories worth showing, each parent followed by its children, as (depth, count).
+
+    Every list of categories (``/category``, ``kcrush-bot categories``, its ``--json``) shows
+    this same set: the categories with at least one post, their children's included, so an
+    empty "Uncategorized" is shown nowhere. Within a level, names sort alphabetically.
+    """
+    shown = {c.category.slug: c for c in counts if c.posts}
+    children: dict[str | None, list[CategoryCount]] = {}
+    for count in shown.values():
+        parent = count.category.parent if count.category.parent in shown else None
+        children.setdefault(parent, []).append(count)
+    tree: list[tuple[int, CategoryCount]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for count in sorted(children.get(parent, []), key=lambda c: c.category.name.lower()):
+            tree.append((depth, count))
+            visit(count.category.slug, depth + 1)
+
+    visit(None, 0)
+    return tree

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from kcrush_bot.core.categories import category_tree
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
 from kcrush_bot.core.errors import BadInput
@@ -121,16 +122,17 @@ async def search(call: Invocation) -> list[Reply]:
 
 
 async def category_list(service: CommandService, page: int) -> list[Reply]:
-    counts = [c for c in await service.store.category_counts() if c.posts or not c.category.parent]
+    counts = category_tree(await service.store.category_counts())
     pages = max(1, math.ceil(len(counts) / CATEGORY_PAGE_SIZE))
     page = min(max(page, 1), pages)
     chunk = counts[(page - 1) * CATEGORY_PAGE_SIZE : page * CATEGORY_PAGE_SIZE]
     items = tuple(
         ListItem(
-            title=c.category.name,
+            # A child is marked rather than indented: chats fold leading spaces away.
+            title=f"{'↳ ' * depth}{c.category.name}",
             detail=f"{c.category.slug} · {c.posts} post{'s' if c.posts != 1 else ''}",
         )
-        for c in chunk
+        for depth, c in chunk
     )
     buttons = []
     if page > 1:
