@@ -200,7 +200,7 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
-        slug = await built.service.resolve_category(args.category) if args.category else None
+        slug = await _category(built, args.category)
         posts = await built.store.latest(args.n, slug)
         if args.json:
             _print_json([p.to_json() for p in posts])
@@ -213,6 +213,8 @@ async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.query.strip():
+        raise BadInput("Tell me what to look for: kcrush-bot search QUERY.")
     async with app.build(settings) as built:
         hits, total = await built.store.search(args.query, limit=args.n)
         if args.json:
@@ -232,6 +234,15 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
                 ]
             )
     return 0
+
+
+CLI_CATEGORIES = "`kcrush-bot categories` lists them all."
+
+
+async def _category(built: app.App, name: str | None) -> str | None:
+    if not name:
+        return None
+    return await built.service.resolve_category(name, listed_by=CLI_CATEGORIES)
 
 
 async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
@@ -358,7 +369,11 @@ async def cmd_subscribe(settings: Settings, args: argparse.Namespace) -> int:
     if args.digest:
         words.insert(plus, args.digest)
     async with app.build(settings) as built:
-        _print_replies(await subscribe_chat(built.service, chat, words, actor=OPERATOR))
+        _print_replies(
+            await subscribe_chat(
+                built.service, chat, words, actor=OPERATOR, listed_by=CLI_CATEGORIES
+            )
+        )
     return 0
 
 
@@ -366,7 +381,13 @@ async def cmd_unsubscribe(settings: Settings, args: argparse.Namespace) -> int:
     chat = ChatRef.parse(args.chat)
     async with app.build(settings) as built:
         _print_replies(
-            await unsubscribe_chat(built.service, chat, list(args.categories), actor=OPERATOR)
+            await unsubscribe_chat(
+                built.service,
+                chat,
+                list(args.categories),
+                actor=OPERATOR,
+                listed_by=CLI_CATEGORIES,
+            )
         )
     return 0
 
@@ -375,8 +396,10 @@ async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.core.commands.announce import decide
     from kcrush_bot.platforms.console import console_caller
 
+    if not args.text.strip():
+        raise BadInput("The announcement is empty: kcrush-bot announce TEXT [--category SLUG].")
     async with app.build(settings) as built:
-        slug = await built.service.resolve_category(args.category) if args.category else None
+        slug = await _category(built, args.category)
         when = args.at
         if when is not None and when.tzinfo is None:
             when = when.replace(tzinfo=ZoneInfo(settings.bot.timezone))

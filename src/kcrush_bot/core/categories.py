@@ -53,8 +53,10 @@ class CategoryIndex:
     def suggest(self, name: str, limit: int = 3) -> list[str]:
         """Slugs whose slug, name or alias is close to ``name``."""
         folded = fold(name)[:64]
-        close = difflib.get_close_matches(folded, list(self._names), n=limit * 3, cutoff=0.5)
-        prefixed = [key for key in self._names if folded and key.startswith(folded[:3])]
+        # Close means a typo away ("inteviews"), not a few shared letters ("nonsense" is not
+        # "breaking"); a prefix counts when it is a real start of a word being typed.
+        close = difflib.get_close_matches(folded, list(self._names), n=limit * 3, cutoff=0.75)
+        prefixed = [key for key in self._names if len(folded) >= 3 and key.startswith(folded)]
         slugs: list[str] = []
         for key in [*close, *prefixed]:
             slug = self._names[key]

@@ -29,6 +29,10 @@ MAX_ARGUMENT_CHARS = 4096
 _MAX_SAVED_SEARCHES = 2048
 
 
+# Where a chat finds every category; the operator's shell names its own verb instead.
+CHAT_CATEGORIES = "/category lists them all."
+
+
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
     """The settings commands need, taken from the validated settings by the composition root."""
@@ -75,8 +79,12 @@ class CommandService:
         """Call after an ingest may have added categories."""
         self._categories = None
 
-    async def resolve_category(self, name: str) -> str:
-        """A slug for what the caller typed, or BadInput listing close matches."""
+    async def resolve_category(self, name: str, *, listed_by: str = CHAT_CATEGORIES) -> str:
+        """A slug for what the caller typed, or BadInput listing close matches.
+
+        ``listed_by`` tells where the whole list is: a chat command here, the CLI's own verb
+        at the operator's shell.
+        """
         index = await self.categories()
         slug = index.resolve(name)
         if slug is None:
@@ -88,7 +96,7 @@ class CommandService:
         close = index.suggest(name)
         shown = name if len(name) <= 40 else name[:40] + "…"
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise BadInput(f"There is no category {shown!r}.{hint} /category lists them all.")
+        raise BadInput(f"There is no category {shown!r}.{hint} {listed_by}")
 
     # -- saved searches for paging --------------------------------------------------------
 

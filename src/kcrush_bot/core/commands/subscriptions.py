@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
-from kcrush_bot.core.commands.service import CommandService
+from kcrush_bot.core.commands.service import CHAT_CATEGORIES, CommandService
 from kcrush_bot.core.errors import BadInput
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.core.permissions import Access, Caller
@@ -45,6 +45,7 @@ async def subscribe_chat(
     *,
     actor: str,
     caller: Caller | None = None,
+    listed_by: str = CHAT_CATEGORIES,
 ) -> list[Reply]:
     """Shared by the chat command, deep links and the operator's shell.
 
@@ -59,7 +60,7 @@ async def subscribe_chat(
         raise BadInput(f"Subscribe to at most {MAX_CATEGORIES} categories at once.")
     slugs: list[str] = []
     for word in words or [service.config.default_category]:
-        slug = await service.resolve_category(word)
+        slug = await service.resolve_category(word, listed_by=listed_by)
         if slug not in slugs:
             slugs.append(slug)
     await service.store.subscribe(
@@ -102,7 +103,12 @@ async def subscribe(call: Invocation) -> list[Reply]:
 
 
 async def unsubscribe_chat(
-    service: CommandService, chat: ChatRef, words: list[str], *, actor: str
+    service: CommandService,
+    chat: ChatRef,
+    words: list[str],
+    *,
+    actor: str,
+    listed_by: str = CHAT_CATEGORIES,
 ) -> list[Reply]:
     if not words or (len(words) == 1 and words[0].lower() == "all"):
         removed = await service.store.unsubscribe(chat, None)
@@ -110,7 +116,7 @@ async def unsubscribe_chat(
         if not removed:
             return [Text("This chat had no subscriptions.", ephemeral=True)]
         return [Text("Unsubscribed from everything. /subscribe brings posts back.", ephemeral=True)]
-    slugs = [await service.resolve_category(w) for w in words[:MAX_CATEGORIES]]
+    slugs = [await service.resolve_category(w, listed_by=listed_by) for w in words[:MAX_CATEGORIES]]
     removed = await service.store.unsubscribe(chat, slugs)
     await service.store.audit(actor, "unsubscribe", chat=chat, detail={"categories": slugs})
     index = await service.categories()
