@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kcrush_bot.core.models import (
     Announcement,
@@ -128,3 +128,32 @@ class Platform(Protocol):
     async def stop_receiving(self) -> None:
         """Shutdown's first step: take no more commands; ``send`` keeps working."""
         ...
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    """A platform that can tell whether it is connected right now (``/healthz`` asks).
+
+    Optional for a ``Platform``: one without it counts as connected while it runs.
+    """
+
+    def connection_problem(self) -> str | None:
+        """None while connected; otherwise what is wrong, in a few words."""
+        ...
+
+
+class Metrics(Protocol):
+    """What the core and the publisher count; ``web.metrics`` exports it on ``/metrics``.
+
+    ``outcome`` of a delivery: sent, retry, failed, unreachable (the chat is gone), moved.
+    """
+
+    def delivered(self, platform: str, outcome: str) -> None: ...
+
+    def rate_limited(self, platform: str) -> None: ...
+
+    def polled(self, source: str, ok: bool) -> None: ...
+
+    def push_notice(self, outcome: str) -> None: ...
+
+    def command_seconds(self, name: str, seconds: float) -> None: ...

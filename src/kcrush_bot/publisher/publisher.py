@@ -38,8 +38,9 @@ from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.announce import audience
 from kcrush_bot.core.digests import build_digest, digest_window_start
 from kcrush_bot.core.matching import INSTANT, SubscriptionIndex, digest_posts
+from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
-from kcrush_bot.core.ports import Platform
+from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.publisher.digests import (
     Signature,
     digest_job_id,
@@ -94,8 +95,10 @@ class Publisher:
         refresh_seconds: float = REFRESH_SECONDS,
         probe_interval: float | None = None,
         headroom: float | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.settings = settings
         self.platforms = dict(platforms)
         self.service = service
@@ -117,6 +120,7 @@ class Publisher:
             clock=self.clock,
             concurrency=concurrency,
             probe_interval=probe_interval,
+            metrics=metrics,
         )
         self.scheduler: AsyncIOScheduler | None = None
         self._stack: AsyncExitStack | None = None
@@ -208,7 +212,9 @@ class Publisher:
             store = self.store
             if self.store.path != ":memory:":
                 store = await stack.enter_async_context(Store.open(self.store.path, upgrade=False))
-            ingestor = await stack.enter_async_context(Ingestor(store, self.settings))
+            ingestor = await stack.enter_async_context(
+                Ingestor(store, self.settings, metrics=self.metrics)
+            )
             yield ingestor
 
     def _start_scheduler(self) -> AsyncIOScheduler:

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery, RetryableDelivery
+from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import ChatRef
-from kcrush_bot.core.ports import Platform
+from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.publisher.limits import Pacer
 from kcrush_bot.publisher.payloads import reply_of
 from kcrush_bot.settings import DeliverySettings
@@ -108,8 +109,10 @@ class DeliveryWorker:
         concurrency: int = DEFAULT_CONCURRENCY,
         probe_interval: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.outbox = outbox
         self.platforms = dict(platforms)
         self.pacers = dict(pacers)
@@ -300,6 +303,7 @@ class DeliveryWorker:
             reply = reply_of(row.payload)
         except Exception as exc:  # a row no sender can use: never retry it
             log.error("outbox row %d cannot be sent: %s", row.id, exc)
+            self.metrics.delivered(row.platform, "failed")
             self._not_started.discard(row.id)
             await self._commit(
                 Outcome(
@@ -322,6 +326,7 @@ class DeliveryWorker:
             # The message, not the chat: this row fails, the subscription stays.
             log.error("row %d to %s rejected by the platform: %s", row.id, row.chat_key, exc)
             self.stats.failed += 1
+            self.metrics.delivered(row.platform, "failed")
             await self._commit(
                 Outcome(
                     row.id,
@@ -344,6 +349,7 @@ class DeliveryWorker:
             await self._retry(row, pacer, f"{type(exc).__name__}: {exc}", None, False)
         else:
             self.stats.sent += 1
+            self.metrics.delivered(row.platform, "sent")
             health = self._health[row.platform]
             health.probes.discard(row.id)
             await self._commit(Outcome(row.id, SENT, stamp(self.clock()), ",".join(ids)))
@@ -370,6 +376,7 @@ class DeliveryWorker:
         attempts = row.attempts if probe else row.attempts + 1
         if retry_after is not None:
             self.stats.rate_limited += 1
+            self.metrics.rate_limited(row.platform)
             delay = max(retry_after, 0.0)
             if platform_wide:
                 pacer.pause_all(delay)
@@ -385,6 +392,7 @@ class DeliveryWorker:
         now = self.clock()
         if attempts >= self.delivery.max_attempts:
             self.stats.failed += 1
+            self.metrics.delivered(row.platform, "failed")
             log.warning(
                 "giving up on row %d to %s after %d attempts: %s",
                 row.id,
@@ -397,6 +405,7 @@ class DeliveryWorker:
             )
             return
         self.stats.retried += 1
+        self.metrics.delivered(row.platform, "retry")
         log.info("row %d to %s: %s; again in %.2fs", row.id, row.chat_key, error, delay)
         # Rounded up a microsecond so the row is never due a hair before retry_after passes.
         due = now + timedelta(seconds=delay, microseconds=1)
@@ -409,6 +418,7 @@ class DeliveryWorker:
     async def _unreachable(self, row: OutboxRow, chat: ChatRef, reason: str) -> None:
         """Blocked, kicked, deleted: deactivate after this one try and drop what was queued."""
         self.stats.dropped_chats += 1
+        self.metrics.delivered(row.platform, "unreachable")
         async with self.outbox.guard():
             await self.store.deactivate_chat(chat, reason)
         dropped = await self.outbox.drop_chat(row.id, row.chat_key, reason, self.clock())
@@ -427,6 +437,7 @@ class DeliveryWorker:
             await self._unreachable(row, chat, f"moved to itself: {exc}")
             return
         self.stats.moved_chats += 1
+        self.metrics.delivered(row.platform, "moved")
         try:
             async with self.outbox.guard():
                 await self.store.move_chat(chat, new)

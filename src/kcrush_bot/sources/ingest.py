@@ -36,7 +36,9 @@ from typing import Any
 import httpx
 
 from kcrush_bot.core.errors import SourceError
+from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import Post
+from kcrush_bot.core.ports import Metrics
 from kcrush_bot.settings import IngestSettings, Settings, SourceSettings
 from kcrush_bot.sources.fetch import Fetched, FetchStatusError, fetch
 from kcrush_bot.sources.items import ParseContext, Parsed
@@ -231,8 +233,10 @@ class Ingestor:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], datetime] | None = None,
         kinds: KindRegistry | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._settings = settings
         self._client = client
         self._owns_client = client is None
@@ -417,6 +421,7 @@ class Ingestor:
             last_modified=collected.validators.last_modified,
             next_poll_at=now + timedelta(seconds=source.interval),
         )
+        self._metrics.polled(source.name, True)
 
     # -- failure and back-off ----------------------------------------------------------------
 
@@ -434,6 +439,7 @@ class Ingestor:
         message: str,
     ) -> SourceReport:
         report.error = _one_line(message) or "failed"
+        self._metrics.polled(source.name, False)
         failures = int(state.get("failures") or 0) + 1 if state else 1
         next_at = self._now() + timedelta(seconds=self.backoff_seconds(source, failures))
         try:

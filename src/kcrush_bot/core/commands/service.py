@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from datetime import UTC, datetime
 from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.registry import Command, Invocation, Registry
 from kcrush_bot.core.errors import BadInput, Forbidden, KcrushError
+from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.permissions import REFUSALS, Access, Caller, Moderators, allowed
-from kcrush_bot.core.ports import Notifier, PostStore, ScheduleView
+from kcrush_bot.core.ports import Metrics, Notifier, PostStore, ScheduleView
 from kcrush_bot.core.replies import ErrorReply, Reply
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,10 @@ class CommandService:
         *,
         clock: Callable[[], datetime] | None = None,
         notifier: Notifier | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.registry = registry
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -131,6 +135,7 @@ class CommandService:
         return await self._run(caller, command, text)
 
     async def _run(self, caller: Caller, command: Command, text: str) -> list[Reply]:
+        started = time.perf_counter()
         try:
             self.check_access(caller, command.access)
             if len(text) > MAX_ARGUMENT_CHARS:
@@ -141,6 +146,8 @@ class CommandService:
         except Exception:
             log.exception("command /%s failed for %s", command.name, caller.chat.key)
             return [ErrorReply("Something went wrong on my side; it has been logged. Try again.")]
+        finally:
+            self.metrics.command_seconds(command.name, time.perf_counter() - started)
 
     def check_access(self, caller: Caller, access: Access) -> None:
         if not allowed(access, caller, self.config.moderators):
