@@ -363,6 +363,9 @@ def write_config(directory: Path, fakes: Fakes, feed: Path, interval: float) -> 
 [bot]
 sample_archive = false
 
+[http]
+listen = "127.0.0.1:0"
+
 [telegram]
 base_url = "{tg["base_url"]}"
 base_file_url = "{tg["base_file_url"]}"

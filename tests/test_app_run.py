@@ -50,7 +50,11 @@ async def test_shutdown_stops_intake_then_drains_then_disconnects(
 
     monkeypatch.setattr(Publisher, "__aexit__", recording_exit)
     settings = settings_mod.from_dict(
-        {"bot": {"sample_archive": False, "database": str(tmp_path / "bot.db")}}, environ={}
+        {
+            "bot": {"sample_archive": False, "database": str(tmp_path / "bot.db")},
+            "http": {"listen": "127.0.0.1:0"},
+        },
+        environ={},
     )
     platforms = {n: RecordingPlatform(n, events) for n in ("telegram", "discord")}
     stop = asyncio.Event()

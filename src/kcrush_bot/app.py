@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from kcrush_bot import __version__
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
+from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.permissions import Moderators
-from kcrush_bot.core.ports import Notifier, Platform
-from kcrush_bot.settings import Settings
+from kcrush_bot.core.ports import Metrics, Notifier, Platform
+from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class App:
     service: CommandService
     platforms: dict[str, Platform] = field(default_factory=dict)
     notifier: _LateNotifier = field(default_factory=_LateNotifier)
+    metrics: Metrics = NO_METRICS
 
 
 def core_config(settings: Settings) -> CoreConfig:
@@ -88,6 +90,7 @@ async def build(
     *,
     store: Store | None = None,
     clock: Callable[[], datetime] | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> AsyncIterator[App]:
     """The store (opened and prepared) and the command service; platforms are added by ``run``."""
     async with AsyncExitStack() as stack:
@@ -96,9 +99,14 @@ async def build(
         await prepare_store(store, settings)
         notifier = _LateNotifier()
         service = CommandService(
-            store, default_registry(), core_config(settings), clock=clock, notifier=notifier
+            store,
+            default_registry(),
+            core_config(settings),
+            clock=clock,
+            notifier=notifier,
+            metrics=metrics,
         )
-        yield App(settings, store, service, notifier=notifier)
+        yield App(settings, store, service, notifier=notifier, metrics=metrics)
 
 
 def platforms_for(app: App, *, console: bool) -> dict[str, Platform]:
@@ -125,7 +133,9 @@ def build_publisher(
 ) -> Publisher:
     from kcrush_bot.publisher import Publisher
 
-    publisher = Publisher(app.store, app.settings, platforms, service=app.service, clock=clock)
+    publisher = Publisher(
+        app.store, app.settings, platforms, service=app.service, clock=clock, metrics=app.metrics
+    )
     app.notifier.target = publisher
     app.service.schedules = publisher
     return publisher
@@ -149,7 +159,13 @@ async def run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    async with build(settings) as app:
+    listen = parse_listen(settings.http.listen)
+    metrics = None
+    if listen is not None:
+        from kcrush_bot.web import PrometheusMetrics
+
+        metrics = PrometheusMetrics()
+    async with build(settings, metrics=metrics or NO_METRICS) as app:
         platforms = platforms if platforms is not None else platforms_for(app, console=console)
         app.platforms = platforms
         publisher = build_publisher(app, platforms)
@@ -158,6 +174,10 @@ async def run(
                 await stack.enter_async_context(platform)
                 log.info("%s connected", name)
             await stack.enter_async_context(publisher)
+            if listen is not None and metrics is not None:
+                from kcrush_bot.web import bot_server
+
+                await stack.enter_async_context(bot_server(listen, app.store, platforms, metrics))
             # Unwound first on the way out: intake stops before the publisher drains.
             stack.push_async_callback(_stop_receiving, platforms)
             log.info("kcrush-bot %s running: %s", __version__, ", ".join(platforms))

@@ -136,6 +136,22 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8787"  # "" turns the HTTP server off
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """``host:port`` (``[::1]:8787`` for IPv6) → (host, port); "" → None (no server)."""
+    if not value.strip():
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'{value!r} is not host:port (e.g. 127.0.0.1:8787), or "" for off')
+    return host, int(port)
+
+
+@dataclass(frozen=True)
 class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -144,6 +160,7 @@ class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     categories: tuple[Category, ...] = ()
     config_path: str | None = None
 
@@ -330,6 +347,7 @@ def from_dict(
         "discord": DiscordSettings,
         "delivery": DeliverySettings,
         "digest": DigestSettings,
+        "http": HttpSettings,
     }
     for key in data:
         if key not in sections and key != "sources":
@@ -355,6 +373,10 @@ def from_dict(
         _check_url("telegram.webhook_url", telegram.webhook_url, ("https", "http"))
     for channel, url in discord.webhooks.items():
         _check_url(f"discord.webhooks.{channel}", url, ("http", "https"))
+    try:
+        parse_listen(built["http"].listen)
+    except ValueError as exc:
+        raise ConfigError(f"http.listen: {exc}") from None
     ingest: IngestSettings = built["ingest"]
     if ingest.max_bytes < 1024:
         raise ConfigError("ingest.max_bytes: must be at least 1024")
@@ -384,6 +406,7 @@ def from_dict(
         ),
         delivery=built["delivery"],
         digest=built["digest"],
+        http=built["http"],
         categories=load_categories(categories_path),
         config_path=config_path,
     )

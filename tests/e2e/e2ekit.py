@@ -103,9 +103,14 @@ def write_config(
     source_kind: str = "file",
     source_url: str | Path | None = None,
     interval: float = 1.0,
+    http_listen: str = "127.0.0.1:0",
 ) -> Path:
-    """A configuration file for ``kcrush-bot run`` as a process, pointing at the fakes."""
-    parts = ["[bot]\nsample_archive = false\n"]
+    """A configuration file for ``kcrush-bot run`` as a process, pointing at the fakes.
+
+    The HTTP server listens on a port of its own choosing (logged at start), so processes
+    of tests running side by side never compete for one.
+    """
+    parts = ["[bot]\nsample_archive = false\n", f'[http]\nlisten = "{http_listen}"\n']
     if telegram is not None:
         parts.append(
             f'[telegram]\nbase_url = "{telegram.base_url}"\n'

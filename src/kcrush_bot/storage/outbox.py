@@ -93,6 +93,31 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """A platform's rows still to send, and when the oldest of them was queued."""
+
+    pending: int
+    oldest_created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of delivery history: a message for one chat and what became of it."""
+
+    id: int
+    item: str  # "post:ID", "announcement:ID", "digest:CHAT:WHEN#PAGE"
+    chat_key: str
+    status: str  # pending, sending, sent, failed, dropped
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    message_ids: tuple[str, ...]
+    error: str | None  # why it failed, or the last retry's reason
+    post_url: str | None
+    post_title: str | None
+
+
 class Outbox:
     """The outbox table on the store's connection."""
 
@@ -447,3 +472,73 @@ class Outbox:
     async def counts(self) -> dict[str, int]:
         async with self.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
             return {r[0]: int(r[1]) for r in await cursor.fetchall()}
+
+    async def backlog(self) -> dict[str, Backlog]:
+        """Per platform: rows still to send (pending or in flight) and the oldest one's age.
+
+        Read on every ``/metrics`` scrape and ``/healthz`` check: one pass over the
+        ``(status, due_at)`` index's pending part, never the finished history.
+        """
+        async with self.db.execute(
+            "SELECT substr(chat_key, 1, instr(chat_key, ':') - 1), count(*), min(created_at) "
+            "FROM outbox WHERE status IN ('pending', 'sending') GROUP BY 1"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {
+            str(r[0]): Backlog(int(r[1]), datetime.fromisoformat(r[2]) if r[2] else None)
+            for r in rows
+        }
+
+    # -- history -------------------------------------------------------------------------------
+
+    async def history(
+        self,
+        *,
+        chat_key: str | None = None,
+        post_url: str | None = None,
+        failed: bool = False,
+        limit: int = 20,
+    ) -> list[Delivery]:
+        """What was sent where and when, newest first (``kcrush-bot deliveries``).
+
+        ``failed`` keeps what did not arrive: given up (``failed``) or dropped with its chat.
+        Rows are kept for ``[delivery] keep_finished``; older history is gone.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if chat_key is not None:
+            where.append("o.chat_key = ?")
+            params.append(chat_key)
+        if post_url is not None:
+            where.append("o.item = (SELECT 'post:' || id FROM posts WHERE url = ?)")
+            params.append(post_url)
+        if failed:
+            where.append("o.status IN ('failed', 'dropped')")
+        params.append(limit)
+        async with self.db.execute(
+            "SELECT o.id, o.item, o.chat_key, o.status, o.attempts, o.created_at, o.sent_at, "
+            "o.message_id, o.last_error, p.url, p.title "
+            # The post's id is read out of the item, so the join is a primary-key lookup.
+            "FROM outbox o LEFT JOIN posts p "
+            "ON o.item LIKE 'post:%' AND p.id = CAST(substr(o.item, 6) AS INTEGER) "
+            + ("WHERE " + " AND ".join(where) + " " if where else "")
+            + "ORDER BY o.id DESC LIMIT ?",
+            params,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Delivery(
+                id=int(r[0]),
+                item=r[1],
+                chat_key=r[2],
+                status=r[3],
+                attempts=int(r[4]),
+                created_at=datetime.fromisoformat(r[5]),
+                sent_at=datetime.fromisoformat(r[6]) if r[6] else None,
+                message_ids=tuple(r[7].split(",")) if r[7] else (),
+                error=r[8],
+                post_url=r[9],
+                post_title=r[10],
+            )
+            for r in rows
+        ]

@@ -248,6 +248,21 @@ class DiscordPlatform:
             # A 4004 (token) or 4014 (intents) close ends it; sending over REST still works.
             log.exception("Discord gateway stopped; slash commands are not being received")
 
+    def connection_problem(self) -> str | None:
+        """The ``HealthCheck`` port: None while the gateway is connected (or not used);
+        otherwise why slash commands are not arriving."""
+        client = self.client
+        if client is None or client.is_closed():
+            return "not connected"
+        if not self.gateway:
+            return None
+        if self._gateway_task is None or self._gateway_task.done():
+            return "gateway stopped"
+        # discord.py reconnects on its own; until then its websocket is closed (or absent).
+        if client.ws is None or not client.ws.open or not client.is_ready():
+            return "gateway disconnected"
+        return None
+
     async def wait_until_ready(self) -> None:
         """Until the gateway's READY (and its guilds) arrived."""
         if self.client is not None:

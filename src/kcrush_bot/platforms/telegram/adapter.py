@@ -60,6 +60,7 @@ from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_re
 from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
 from kcrush_bot.logs import RedactSecrets
 from kcrush_bot.platforms.telegram import errors
+from kcrush_bot.platforms.telegram.health import PollingRequest
 from kcrush_bot.platforms.telegram.updates import (
     PLATFORM,
     AdminCache,
@@ -120,6 +121,7 @@ class TelegramPlatform:
         self.admins = AdminCache(settings.admin_cache_seconds)
         self.commands = _telegram_commands(service.registry.for_platform(PLATFORM))
         self._app: AnyApplication | None = None
+        self._polling: PollingRequest | None = None
         self._redaction: tuple[RedactSecrets, list[logging.Handler]] | None = None
         # We call do_api_request with the renderer's method names on purpose (see send);
         # PTB's hint to use the typed method instead is noise for us.
@@ -160,14 +162,34 @@ class TelegramPlatform:
             .read_timeout(timeout)
             .write_timeout(timeout)
             .pool_timeout(timeout)
-            .get_updates_connect_timeout(timeout)
-            .get_updates_read_timeout(timeout)
-            .get_updates_write_timeout(timeout)
-            .get_updates_pool_timeout(timeout)
+            .get_updates_request(self._polling_request())
             .build()
         )
         self._register_handlers(app)
         return app
+
+    def _polling_request(self) -> PollingRequest:
+        timeout = self.request_timeout
+        self._polling = PollingRequest(
+            connection_pool_size=1,  # one long poll at a time, as PTB's own default
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            pool_timeout=timeout,
+        )
+        return self._polling
+
+    def connection_problem(self) -> str | None:
+        """The ``HealthCheck`` port: None while updates arrive (the last long poll answered,
+        or the webhook listener runs); otherwise why not."""
+        app = self._app
+        if app is None:
+            return "not connected"
+        if app.updater is None or not app.updater.running:
+            return "not receiving updates"
+        if self.settings.mode == "polling" and self._polling is not None:
+            return self._polling.problem
+        return None
 
     async def __aenter__(self) -> TelegramPlatform:
         app = self.build_application()
@@ -217,6 +239,7 @@ class TelegramPlatform:
             allowed_updates=ALLOWED_UPDATES,
             # Commands typed while the bot was down are still answered.
             drop_pending_updates=False,
+            error_callback=_polling_failed,
         )
 
     async def _start_webhook(self, updater: Updater) -> None:
@@ -611,3 +634,9 @@ def _inline_article(
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    """One line per failed long poll (python-telegram-bot retries it with back-off), instead
+    of the library's default traceback for every try while Telegram is unreachable."""
+    log.warning("telegram: polling for updates failed, retrying: %s", exc)
