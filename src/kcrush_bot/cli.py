@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kcrush_bot import __version__, app, logs
+from kcrush_bot import __version__, app, cli_ops, logs
 from kcrush_bot import settings as settings_mod
 from kcrush_bot.core.categories import category_tree
 from kcrush_bot.core.commands.announce import draft
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("db", help="database tools")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply pending migrations")
+    cli_ops.add_db_backup(db_sub)
+    cli_ops.add_deliveries(sub)
 
     p = sub.add_parser("stats", help="archive, sources, subscriptions and outbox figures")
     p.add_argument("--json", action="store_true")
@@ -600,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         [settings.telegram.token, settings.discord.token, *settings.discord.webhooks.values()],
     )
     try:
-        return asyncio.run(VERBS[args.command](settings, args))
+        verb = getattr(args, "verb", None) or VERBS[args.command]
+        return int(asyncio.run(verb(settings, args)))
     except KcrushError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
