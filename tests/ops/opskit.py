@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,15 @@ def kcrush(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KCRUSH_DB", str(db))
     capsys.readouterr()
-    code = cli.main(list(args))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        code = cli.main(list(args))
+    finally:
+        # cli.main points the root logger at this test's captured stderr, which is closed
+        # once the test ends: later tests must not inherit a handler writing there.
+        root.handlers[:] = handlers
+        root.setLevel(level)
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return Outcome(code, captured.out, captured.err)
