@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -49,7 +50,14 @@ async def fill(database: Path) -> None:
 
 
 def main(database: Path, *args: str) -> int:
-    return cli.main(["--db", str(database), *args])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return cli.main(["--db", str(database), *args])
+    finally:
+        # cli.main points the root logger at the captured stderr, closed after this test.
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @pytest.fixture
