@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sqlite3
 import stat
@@ -20,6 +19,7 @@ from kcrush_bot import cli
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.storage import Store
 from kcrush_bot.storage.outbox import FAILED, SENT, NewRow, Outbox, Outcome, stamp
+from ops.opskit import kept_logging
 
 NOW = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 POST_URL = "https://www.kcrush.com/post-1/"
@@ -50,14 +50,8 @@ async def fill(database: Path) -> None:
 
 
 def main(database: Path, *args: str) -> int:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
+    with kept_logging():
         return cli.main(["--db", str(database), *args])
-    finally:
-        # cli.main points the root logger at the captured stderr, closed after this test.
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 @pytest.fixture
