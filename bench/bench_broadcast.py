@@ -132,7 +132,7 @@ class NullPlatform:
 async def fill(store: Store, chats: int) -> None:
     """``chats`` private chats subscribed to interviews, and one new post for them."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    async with store.transaction() as db:
+    async with store.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (key, platform, chat_id, created_at, updated_at) "
             "VALUES (?, 'telegram', ?, ?, ?)",
@@ -150,7 +150,7 @@ async def fill(store: Store, chats: int) -> None:
         categories=("k-pop-interviews",),
         published_at=datetime.now(UTC),
     )
-    await store.upsert_posts([post], source="bench", pushable=True)
+    await store.posts.upsert([post], source="bench", pushable=True)
 
 
 async def run(name: str, chats: int, per_second: float | None) -> dict[str, Any]:
@@ -164,7 +164,7 @@ async def run(name: str, chats: int, per_second: float | None) -> dict[str, Any]
     fake = await FakeProcess.start(per_second) if per_second else None
     with tempfile.TemporaryDirectory() as tmp:
         async with Store.open(Path(tmp) / "bench.db") as store:
-            await store.sync_categories(settings.categories)
+            await store.posts.sync_categories(settings.categories)
             await fill(store, chats)
             service = CommandService(store, default_registry(), CoreConfig())
             platform: Any

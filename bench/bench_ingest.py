@@ -57,7 +57,7 @@ def median_seconds(runs: int, action: Callable[[], Any]) -> tuple[float, list[fl
 async def full_ingest(path: Path, settings: settings_mod.Settings, expect: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         async with Store.open(Path(tmp) / "bench.db") as store:
-            await store.sync_categories(settings.categories)
+            await store.posts.sync_categories(settings.categories)
             async with Ingestor(store, settings) as ingestor:
                 start = time.perf_counter()
                 report = await ingestor.poll(settings.sources[0])

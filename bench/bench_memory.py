@@ -274,7 +274,7 @@ async def fill_subscriptions(store: Any, subscriptions: int, seed: int = 5) -> d
             zone = rng.choice(("Asia/Seoul", "America/New_York", "America/Los_Angeles", "UTC"))
             weekday = rng.choice(("mon", "fri", "sun"))
             digest_rows.append((key, mode, time_of_day, zone, weekday, stamp, stamp))
-    async with store.transaction() as db:
+    async with store.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (key, platform, chat_id, thread_id, kind, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -307,11 +307,11 @@ async def build_database(path: Path, posts: int, subscriptions: int) -> dict[str
         await app.prepare_store(store, settings)
         data = make_posts(posts)
         for i in range(0, len(data), 5000):
-            await store.upsert_posts(data[i : i + 5000], source="bench", pushable=False)
+            await store.posts.upsert(data[i : i + 5000], source="bench", pushable=False)
         del data
-        await store.db.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
+        await store.db.connection.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
         counts = await fill_subscriptions(store, subscriptions)
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await store.db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     remove_database(path)
     partial.rename(path)
     remove_database(partial)

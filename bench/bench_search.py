@@ -117,20 +117,20 @@ async def build(path: Path, posts: int) -> float:
     async with Store.open(path) as store:
         started = time.perf_counter()
         for i in range(0, len(data), 5000):
-            await store.upsert_posts(data[i : i + 5000], source="bench", pushable=False)
+            await store.posts.upsert(data[i : i + 5000], source="bench", pushable=False)
         elapsed = time.perf_counter() - started
-        await store.db.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
+        await store.db.connection.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
     return posts / elapsed
 
 
 async def measure(path: Path, queries: list[str]) -> dict[str, float]:
     async with Store.open(path) as store:
         for q in queries[:50]:  # warm the page cache
-            await store.search(q)
+            await store.posts.search(q)
         timings = []
         for q in queries:
             started = time.perf_counter()
-            await store.search(q, limit=5)
+            await store.posts.search(q, limit=5)
             timings.append((time.perf_counter() - started) * 1000)
     timings.sort()
 
@@ -179,7 +179,7 @@ async def main() -> None:
             runs = []
             for _ in range(50):
                 started = time.perf_counter()
-                await store.search(q, limit=5)
+                await store.posts.search(q, limit=5)
                 runs.append((time.perf_counter() - started) * 1000)
             by_kind[label] = [round(statistics.median(runs), 3), round(max(runs), 3)]
     figures["median_and_max_ms_by_query"] = by_kind

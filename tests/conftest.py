@@ -25,7 +25,7 @@ __all__ = ["caller", "make_post"]
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     async with Store.open(tmp_path / "kcrush.db") as opened:
-        await opened.sync_categories(CATEGORIES)
+        await opened.posts.sync_categories(CATEGORIES)
         yield opened
 
 
@@ -41,7 +41,7 @@ async def filled_store(store: Store) -> Store:
             image_url="https://www.kcrush.com/wp-content/uploads/knk.jpg",
         )
     )
-    await store.upsert_posts(posts, source="test", pushable=False)
+    await store.posts.upsert(posts, source="test", pushable=False)
     return store
 
 

@@ -163,7 +163,7 @@ def test_announce_can_be_scheduled_for_later(tmp_path: Path) -> None:
     assert "at 2999-01-01 09:00" in sent and "confirmed" in sent
     with sqlite3.connect(tmp_path / "bot.db") as db:
         [(status, when)] = db.execute("SELECT status, scheduled_for FROM announcements").fetchall()
-    assert status == "confirmed" and when == "2999-01-01T00:00:00+00:00"  # 09:00 in Seoul
+    assert status == "confirmed" and when == "2999-01-01T00:00:00.000000+00:00"  # 09:00 in Seoul
     past = run(tmp_path, "announce", "Too late", "--at", "2001-01-01T09:00", "--yes")
     assert past.returncode == 2 and "passed" in past.stderr
     bad = run(tmp_path, "announce", "When?", "--at", "tomorrow")

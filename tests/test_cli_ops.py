@@ -18,7 +18,7 @@ from factories import make_post
 from kcrush_bot import cli
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.storage import Store
-from kcrush_bot.storage.outbox import FAILED, SENT, NewRow, Outbox, Outcome, stamp
+from kcrush_bot.storage.outbox import FAILED, SENT, NewRow, Outcome, stamp
 from ops.opskit import kept_logging
 
 NOW = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
@@ -28,10 +28,10 @@ POST_URL = "https://www.kcrush.com/post-1/"
 async def fill(database: Path) -> None:
     """One post sent to a Telegram group and failed for a Discord channel."""
     async with Store.open(database) as store:
-        [post_id] = (await store.upsert_posts([make_post(1)], source="t", pushable=True)).new
+        [post_id] = (await store.posts.upsert([make_post(1)], source="t", pushable=True)).new
         for chat in ("telegram:-1001", "discord:77"):
-            await store.subscribe(ChatRef.parse(chat), ["interviews"], Mode.INSTANT)
-        outbox = Outbox(store)
+            await store.chats.subscribe(ChatRef.parse(chat), ["interviews"], Mode.INSTANT)
+        outbox = store.outbox
         async with outbox.transaction() as db:
             await outbox.insert(
                 db,

@@ -71,15 +71,15 @@ async def prepare_store(store: Store, settings: Settings) -> int:
 
     Returns how many sample posts were loaded. They are archived silently: never pushed.
     """
-    await store.sync_categories(settings.categories)
-    if not settings.bot.sample_archive or await store.count_posts():
+    await store.posts.sync_categories(settings.categories)
+    if not settings.bot.sample_archive or await store.posts.count():
         return 0
     from kcrush_bot.sample import load_sample_posts
 
     # The archive lists each page newest first and has no dates: store it in reverse so the
     # newest post gets the highest id, which is how undated posts sort.
     posts = load_sample_posts()[::-1]
-    result = await store.upsert_posts(posts, source="sample", pushable=False)
+    result = await store.posts.upsert(posts, source="sample", pushable=False)
     log.info("loaded %d posts from the bundled sample archive", len(result.new))
     return len(result.new)
 
@@ -95,7 +95,7 @@ async def build(
     """The store (opened and prepared) and the command service; platforms are added by ``run``."""
     async with AsyncExitStack() as stack:
         if store is None:
-            store = await stack.enter_async_context(Store.open(settings.database_path))
+            store = await stack.enter_async_context(Store.open(settings.database_path, clock=clock))
         await prepare_store(store, settings)
         notifier = _LateNotifier()
         service = CommandService(

@@ -203,7 +203,7 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
         slug = await _category(built, args.category)
-        posts = await built.store.latest(args.n, slug)
+        posts = await built.store.posts.latest(args.n, slug)
         if args.json:
             _print_json([p.to_json() for p in posts])
         elif not posts:
@@ -218,7 +218,7 @@ async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     if not args.query.strip():
         raise BadInput("Tell me what to look for: kcrush-bot search QUERY.")
     async with app.build(settings) as built:
-        hits, total = await built.store.search(args.query, limit=args.n)
+        hits, total = await built.store.posts.search(args.query, limit=args.n)
         if args.json:
             _print_json([h.to_json() for h in hits])
         elif not hits:
@@ -249,7 +249,7 @@ async def _category(built: app.App, name: str | None) -> str | None:
 
 async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
-        tree = category_tree(await built.store.category_counts())
+        tree = category_tree(await built.store.posts.category_counts())
     if args.json:
         _print_json(
             [
@@ -312,12 +312,12 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
             from kcrush_bot.sources.normalise import canonical_url
 
             url = canonical_url(args.url, settings.bot.site_host) or args.url
-            post = await built.store.post_by_url(url)
+            post = await built.store.posts.by_url(url)
             if post is None:
                 raise NotFound(f"no stored post has the URL {args.url}")
             posts = [post]
         else:
-            posts = await built.store.latest(args.latest or 1)
+            posts = await built.store.posts.latest(args.latest or 1)
         names = (await built.service.categories()).names()
         payloads: list[dict[str, Any]] = []
         for post in posts:
@@ -339,7 +339,7 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_subscriptions(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
-        subs = await built.store.subscriptions()
+        subs = await built.store.chats.subscriptions()
         if args.json:
             _print_json(
                 [
@@ -434,12 +434,12 @@ def _action_id(confirm: Confirm) -> int:
 async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> int:
     chat = ChatRef.parse(args.chat)
     async with app.build(settings) as built:
-        schedules = await built.store.digests(chat)
+        schedules = await built.store.chats.digests(chat)
         schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
         since = digest_window_start(schedule, built.service.clock())
-        found = await built.store.posts_for_chat_since(chat, since, pushable_only=True)
+        found = await built.store.posts.for_chat_since(chat, since, pushable_only=True)
         index = await built.service.categories()
-        posts = digest_posts(found, await built.store.subscriptions(chat), index)
+        posts = digest_posts(found, await built.store.chats.subscriptions(chat), index)
         names = index.names()
         replies = build_digest(
             posts,
@@ -468,9 +468,9 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.storage import Store, migrate
 
     async with Store.open(settings.database_path, upgrade=False) as store:
-        before = await store.schema_version()
-        applied = await migrate.upgrade(store.db)
-        after = await store.schema_version()
+        before = await store.db.schema_version()
+        applied = await migrate.upgrade(store.db.connection)
+        after = await store.db.schema_version()
     if applied:
         print(
             f"Upgraded {settings.database_path} from version {before} to {after}: "
@@ -484,9 +484,9 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings) as built:
         stats = await built.store.stats()
-        health = await built.store.source_health()
-        inactive = await built.store.inactive_chats()
-        digests = await built.store.digests()
+        health = await built.store.sources.health()
+        inactive = await built.store.chats.inactive()
+        digests = await built.store.chats.digests()
         publisher = app.build_publisher(built, {})
         await publisher.refresh_schedules()
         next_digest = publisher.next_digest_times()

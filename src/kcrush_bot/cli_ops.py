@@ -51,14 +51,13 @@ def add_db_backup(db_sub: Any) -> None:
 async def cmd_deliveries(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.sources.normalise import canonical_url
     from kcrush_bot.storage import Store
-    from kcrush_bot.storage.outbox import Outbox
 
     chat = ChatRef.parse(args.chat).key if args.chat else None
     url = (canonical_url(args.post, settings.bot.site_host) or args.post) if args.post else None
     async with Store.open(settings.database_path) as store:
-        if url is not None and await store.post_by_url(url) is None:
+        if url is not None and await store.posts.by_url(url) is None:
             raise NotFound(f"no stored post has the URL {args.post}")
-        found = await Outbox(store).history(
+        found = await store.outbox.history(
             chat_key=chat, post_url=url, failed=args.failed, limit=args.n
         )
     rows: list[dict[str, Any]] = [

@@ -137,21 +137,21 @@ async def test_member_cannot_subscribe_a_group(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_MEMBER, "subscribe"))
     assert isinstance(reply, ErrorReply)
     assert "admins" in reply.message
-    assert await service.store.subscriptions() == []
+    assert await service.store.chats.subscriptions() == []
 
 
 async def test_admin_subscribes_group_to_interviews_by_default(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "subscribe"))
     assert isinstance(reply, Text) and reply.ephemeral
-    [sub] = await service.store.subscriptions(GROUP_ADMIN.chat)
+    [sub] = await service.store.chats.subscriptions(GROUP_ADMIN.chat)
     assert (sub.category, sub.mode) == ("interviews", Mode.INSTANT)
 
 
 async def test_anyone_subscribes_their_private_chat(service: CommandService) -> None:
     only(await service.dispatch(PRIVATE, "subscribe", "kpop k-dramas daily"))
-    subs = await service.store.subscriptions(PRIVATE.chat)
+    subs = await service.store.chats.subscriptions(PRIVATE.chat)
     assert {(s.category, s.mode) for s in subs} == {("kpop", Mode.DAILY), ("k-dramas", Mode.DAILY)}
-    [digest] = await service.store.digests(PRIVATE.chat)
+    [digest] = await service.store.chats.digests(PRIVATE.chat)
     assert (digest.time, digest.timezone) == ("09:00", "Asia/Seoul")
 
 
@@ -160,7 +160,7 @@ async def test_subscribe_with_keywords_narrows_to_posts_mentioning_them(
 ) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "subscribe", "kpop daily +Stray kids"))
     assert isinstance(reply, Text) and "only posts mentioning Stray kids" in reply.text
-    [sub] = await service.store.subscriptions(GROUP_ADMIN.chat)
+    [sub] = await service.store.chats.subscriptions(GROUP_ADMIN.chat)
     assert (sub.category, sub.mode, sub.keywords) == ("kpop", Mode.DAILY, ("Stray", "kids"))
     listed = only(await service.dispatch(GROUP_MEMBER, "subscriptions"))
     assert isinstance(listed, Text) and "only posts mentioning Stray kids" in listed.text
@@ -171,17 +171,20 @@ async def test_subscribe_with_keywords_narrows_to_posts_mentioning_them(
 async def test_subscribe_unknown_category_changes_nothing(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "subscribe", "kpop nosuchthing"))
     assert isinstance(reply, ErrorReply)
-    assert await service.store.subscriptions() == []
+    assert await service.store.chats.subscriptions() == []
 
 
 async def test_unsubscribe_some_then_all(service: CommandService) -> None:
     await service.dispatch(GROUP_ADMIN, "subscribe", "kpop k-dramas interviews")
     only(await service.dispatch(GROUP_ADMIN, "unsubscribe", "kpop"))
-    assert {s.category for s in await service.store.subscriptions()} == {"k-dramas", "interviews"}
+    assert {s.category for s in await service.store.chats.subscriptions()} == {
+        "k-dramas",
+        "interviews",
+    }
     refused = only(await service.dispatch(GROUP_MEMBER, "unsubscribe", "all"))
     assert isinstance(refused, ErrorReply)
     only(await service.dispatch(GROUP_ADMIN, "unsubscribe", "all"))
-    assert await service.store.subscriptions() == []
+    assert await service.store.chats.subscriptions() == []
 
 
 async def test_subscriptions_lists_for_anyone(service: CommandService) -> None:
@@ -196,10 +199,10 @@ async def test_subscriptions_lists_for_anyone(service: CommandService) -> None:
 async def test_digest_settings_are_stored(service: CommandService) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "digest", "daily 08:00 Asia/Seoul"))
     assert isinstance(reply, Text) and reply.ephemeral
-    [digest] = await service.store.digests(GROUP_ADMIN.chat)
+    [digest] = await service.store.chats.digests(GROUP_ADMIN.chat)
     assert (digest.frequency, digest.time, digest.timezone) == (Mode.DAILY, "08:00", "Asia/Seoul")
     only(await service.dispatch(GROUP_ADMIN, "digest", "off"))
-    assert await service.store.digests(GROUP_ADMIN.chat) == []
+    assert await service.store.chats.digests(GROUP_ADMIN.chat) == []
 
 
 @pytest.mark.parametrize(
@@ -208,7 +211,7 @@ async def test_digest_settings_are_stored(service: CommandService) -> None:
 async def test_bad_digest_settings_change_nothing(service: CommandService, text: str) -> None:
     reply = only(await service.dispatch(GROUP_ADMIN, "digest", text))
     assert isinstance(reply, ErrorReply)
-    assert await service.store.digests() == []
+    assert await service.store.chats.digests() == []
 
 
 async def test_digest_refused_for_members(service: CommandService) -> None:
@@ -222,7 +225,7 @@ async def test_digest_preview_lists_what_the_digest_would_send(service: CommandS
     assert isinstance(silent, Text) and "empty" in silent.text  # archived posts are not news
     news = [make_post(n, url=f"https://www.kcrush.com/news-{n}/") for n in range(100, 112)]
     news.append(make_post(200, category="kpop", url="https://www.kcrush.com/news-kpop/"))
-    await service.store.upsert_posts(news, source="feed", pushable=True)
+    await service.store.posts.upsert(news, source="feed", pushable=True)
     replies = await service.dispatch(PRIVATE, "digest", "preview")
     titles = [i.title for r in replies for i in r.items]  # type: ignore[union-attr]
     assert len(titles) == 12  # every new interview, none dropped; not the kpop post
@@ -234,12 +237,12 @@ async def test_non_moderator_announce_is_refused_politely(service: CommandServic
         reply = only(await service.dispatch(who, "announce", "Hello everyone"))
         assert isinstance(reply, ErrorReply)
         assert "moderators" in reply.message
-    assert await service.store.announcement(1) is None
+    assert await service.store.announcements.get(1) is None
 
 
 async def test_announce_preview_then_confirm_once(service: CommandService) -> None:
-    await service.store.subscribe(ChatRef("telegram", "-1"), ["interviews"], Mode.INSTANT)
-    await service.store.subscribe(ChatRef("discord", "77"), ["kpop"], Mode.INSTANT)
+    await service.store.chats.subscribe(ChatRef("telegram", "-1"), ["interviews"], Mode.INSTANT)
+    await service.store.chats.subscribe(ChatRef("discord", "77"), ["kpop"], Mode.INSTANT)
     confirm = only(
         await service.dispatch(TG_MODERATOR, "announce", "New issue out! #k-pop-interviews")
     )
@@ -249,15 +252,15 @@ async def test_announce_preview_then_confirm_once(service: CommandService) -> No
     # A member pressing a forwarded confirm button is refused.
     refused = only(await service.handle_action(GROUP_MEMBER, confirm.confirm.action))
     assert isinstance(refused, ErrorReply)
-    assert (await service.store.announcement(1)).status == "draft"  # type: ignore[union-attr]
+    assert (await service.store.announcements.get(1)).status == "draft"  # type: ignore[union-attr]
     done = only(await service.handle_action(TG_MODERATOR, confirm.confirm.action))
     assert isinstance(done, Text) and "confirmed" in done.text
     again = only(await service.handle_action(TG_MODERATOR, confirm.confirm.action))
     assert isinstance(again, Text) and "already confirmed" in again.text
-    announcement = await service.store.announcement(1)
+    announcement = await service.store.announcements.get(1)
     assert announcement is not None and announcement.status == "confirmed"
     assert announcement.category == "k-pop-interviews"
-    actions = [row["action"] for row in await service.store.audit_log()]  # type: ignore[attr-defined]
+    actions = [row["action"] for row in await service.store.announcements.audit_log()]  # type: ignore[attr-defined]
     assert actions[:2] == ["announce confirmed", "announce draft"]
 
 
@@ -265,7 +268,7 @@ async def test_announce_cancel(service: CommandService) -> None:
     confirm = only(await service.dispatch(TG_MODERATOR, "announce", "Oops"))
     assert isinstance(confirm, Confirm)
     only(await service.handle_action(TG_MODERATOR, confirm.cancel.action))
-    assert (await service.store.announcement(1)).status == "cancelled"  # type: ignore[union-attr]
+    assert (await service.store.announcements.get(1)).status == "cancelled"  # type: ignore[union-attr]
 
 
 async def test_discord_moderators_by_user_role_or_manage_server(service: CommandService) -> None:
@@ -280,7 +283,7 @@ async def test_discord_moderators_by_user_role_or_manage_server(service: Command
 async def test_overlong_announcement_is_refused(service: CommandService) -> None:
     reply = only(await service.dispatch(TG_MODERATOR, "announce", "x" * 10_000))
     assert isinstance(reply, ErrorReply)
-    assert await service.store.announcement(1) is None
+    assert await service.store.announcements.get(1) is None
 
 
 async def test_help_lists_commands_and_explains_one(service: CommandService) -> None:
@@ -306,8 +309,8 @@ async def test_status_shows_paused_chats_and_this_chats_next_digest(
             return {GROUP_MEMBER.chat.key: datetime(2026, 11, 23, 9, 0, tzinfo=UTC)}
 
     service.schedules = Schedules()
-    await service.store.subscribe(ChatRef("telegram", "-9"), ["kpop"], Mode.INSTANT)
-    await service.store.deactivate_chat(ChatRef("telegram", "-9"), "Forbidden: bot was kicked")
+    await service.store.chats.subscribe(ChatRef("telegram", "-9"), ["kpop"], Mode.INSTANT)
+    await service.store.chats.deactivate(ChatRef("telegram", "-9"), "Forbidden: bot was kicked")
     reply = only(await service.dispatch(GROUP_MEMBER, "status"))
     assert isinstance(reply, Text)
     assert "paused because the platform refused them: 1" in reply.text
@@ -316,10 +319,10 @@ async def test_status_shows_paused_chats_and_this_chats_next_digest(
 
 async def test_start_deep_link_subscribes_private_chat_only(service: CommandService) -> None:
     only(await service.dispatch(PRIVATE, "start", "subscribe_kpop"))
-    assert [s.category for s in await service.store.subscriptions(PRIVATE.chat)] == ["kpop"]
+    assert [s.category for s in await service.store.chats.subscriptions(PRIVATE.chat)] == ["kpop"]
     refused = only(await service.dispatch(GROUP_MEMBER, "start", "subscribe_kpop"))
     assert isinstance(refused, ErrorReply)
-    assert await service.store.subscriptions(GROUP_MEMBER.chat) == []
+    assert await service.store.chats.subscriptions(GROUP_MEMBER.chat) == []
 
 
 async def test_start_is_not_a_discord_command(service: CommandService) -> None:
@@ -340,7 +343,7 @@ async def test_handler_crash_becomes_apology_not_traceback(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(service.store, "latest", broken)
+    monkeypatch.setattr(service.store.posts, "latest", broken)
     reply = only(await service.dispatch(GROUP_MEMBER, "latest"))
     assert isinstance(reply, ErrorReply)
     assert "secret" not in reply.message and "Traceback" not in reply.message

@@ -204,7 +204,9 @@ async def fake_platforms(
 
 
 async def outbox_statuses(store: Store) -> dict[str, int]:
-    async with store.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
+    async with store.db.connection.execute(
+        "SELECT status, count(*) FROM outbox GROUP BY 1"
+    ) as cursor:
         return {r[0]: r[1] for r in await cursor.fetchall()}
 
 

@@ -33,7 +33,7 @@ async def prepare(config_path: Path, database: Path, feed: Path) -> None:
     async with Store.open(database) as store:
         await app.prepare_store(store, settings)
         for chat in CHATS:
-            await store.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
+            await store.chats.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
         async with Ingestor(store, settings) as ingestor:
             report = await ingestor.poll(settings.sources[0])
         assert report.silent and len(report.new) == 1
@@ -101,7 +101,7 @@ async def test_kill_9_mid_broadcast_loses_nothing(tmp_path: Path):
     # the 429-free rate; this test is about losing and repeating nothing.
     async with (
         Store.open(database) as store,
-        store.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor,
+        store.db.connection.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor,
     ):
         assert dict(await cursor.fetchall()) == {"sent": len(CHATS)}
     print(f"killed after {at_kill} sends; {repeats} repeated after the restart")

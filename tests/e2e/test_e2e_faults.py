@@ -21,11 +21,11 @@ from publisher.publisherkit import make_post, wait_until
 
 async def subscribe(store: Store, *keys: str) -> None:
     for key in keys:
-        await store.subscribe(ChatRef.parse(key), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef.parse(key), ["interviews"], Mode.INSTANT)
 
 
 async def publish(bot, *numbers: int) -> None:  # type: ignore[no-untyped-def]
-    await bot.app.store.upsert_posts([make_post(n) for n in numbers], source="feed", pushable=True)
+    await bot.app.store.posts.upsert([make_post(n) for n in numbers], source="feed", pushable=True)
     await bot.publisher.enqueue_new_posts()
 
 
@@ -135,7 +135,7 @@ async def test_blocked_bot_deactivates_after_one_try(tmp_path: Path):
             await publish(bot, 3)  # nothing more is queued for the dead chats
             await wait_until(lambda: len(telegram.sent(902)) == 3, within=5)
             await asyncio.sleep(0.3)
-            subs = {s.chat.key: s for s in await store.subscriptions()}
+            subs = {s.chat.key: s for s in await store.chats.subscriptions()}
     assert len(telegram.calls("sendMessage", 901)) == 1
     assert not subs["telegram:901"].active
     assert "blocked" in subs["telegram:901"].inactive_reason
@@ -154,7 +154,7 @@ async def test_migrated_group_follows_to_the_supergroup(tmp_path: Path):
             telegram.script("sendMessage", -4242, error=migrated(-1004242), times=1)
             await publish(bot, 1)
             await wait_until(lambda: telegram.sent(-1004242), within=5)
-            subs = [s.chat.key for s in await store.subscriptions()]
+            subs = [s.chat.key for s in await store.chats.subscriptions()]
     assert subs == ["telegram:-1004242"]
     assert len(telegram.calls("sendMessage", -4242)) == 1
     assert telegram.sent(-4242) == []

@@ -38,7 +38,7 @@ async def prepare(config: Path, database: Path, feed: Path) -> None:
     settings = settings_mod.load(str(config), db=str(database))
     async with Store.open(database) as store:
         await app.prepare_store(store, settings)
-        await store.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
         async with Ingestor(store, settings) as ingestor:
             assert (await ingestor.poll(settings.sources[0])).silent
 

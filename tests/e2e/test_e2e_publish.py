@@ -26,8 +26,10 @@ async def test_a_new_post_reaches_both_platforms_within_the_poll_interval(tmp_pa
         )
         async with running_bot(settings) as bot:
             store = bot.app.store
-            await store.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
-            await store.subscribe(ChatRef("discord", CHANNEL), ["k-pop-interviews"], Mode.INSTANT)
+            await store.chats.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
+            await store.chats.subscribe(
+                ChatRef("discord", CHANNEL), ["k-pop-interviews"], Mode.INSTANT
+            )
             await wait_until(lambda: site.hits >= 1)  # the first sight: archived silently
             await asyncio.sleep(INTERVAL * 1.5)
             assert telegram.sent(GROUP) == [] and discord.channel_posts(CHANNEL) == []

@@ -35,20 +35,24 @@ async def prepare(config_path: Path, database: Path) -> None:
     settings = settings_mod.load(str(config_path), db=str(database))
     async with Store.open(database) as store:
         await app.prepare_store(store, settings)
-        await store.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
-        await store.subscribe(ChatRef("discord", CHANNEL), ["k-pop-interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", GROUP), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("discord", CHANNEL), ["k-pop-interviews"], Mode.INSTANT)
         reader = ChatRef("telegram", READER)
-        await store.subscribe(reader, ["interviews"], Mode.DAILY)
+        await store.chats.subscribe(reader, ["interviews"], Mode.DAILY)
         async with Ingestor(store, settings) as ingestor:
             assert (await ingestor.poll(settings.sources[0])).silent
         # The bot was down since before yesterday's digest time (in UTC, 06:00 every day).
-        await store.set_digest(DigestSchedule(reader, Mode.DAILY, time="06:00", timezone="UTC"))
+        await store.chats.set_digest(
+            DigestSchedule(reader, Mode.DAILY, time="06:00", timezone="UTC")
+        )
         long_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
-        await store.db.execute(
+        await store.db.connection.execute(
             "UPDATE digests SET last_sent_at = ?, updated_at = ?", (long_ago, long_ago)
         )
         # One post that reached the archive since the last digest, by a normal (pushable) poll.
-        await store.db.execute("UPDATE posts SET pushable = 1, enqueued_at = first_seen_at")
+        await store.db.connection.execute(
+            "UPDATE posts SET pushable = 1, enqueued_at = first_seen_at"
+        )
 
 
 async def test_run_publishes_to_both_platforms_sends_the_missed_digest_and_stops_cleanly(

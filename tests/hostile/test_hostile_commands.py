@@ -96,7 +96,7 @@ async def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     tables = ("chats", "subscriptions", "digests", "announcements", "outbox", "audit_log")
     result = {}
     for table in tables:
-        async with store.db.execute(f"SELECT * FROM {table} ORDER BY 1") as cursor:
+        async with store.db.connection.execute(f"SELECT * FROM {table} ORDER BY 1") as cursor:
             result[table] = [tuple(row) for row in await cursor.fetchall()]
     return result
 

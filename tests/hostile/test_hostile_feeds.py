@@ -52,9 +52,11 @@ def cases() -> list[HostileFeed]:
 
 
 async def stored_posts(store: Store, source: str) -> list[Post]:
-    async with store.db.execute("SELECT url FROM posts WHERE source = ?", (source,)) as cursor:
+    async with store.db.connection.execute(
+        "SELECT url FROM posts WHERE source = ?", (source,)
+    ) as cursor:
         urls = [row[0] for row in await cursor.fetchall()]
-    posts = [await store.post_by_url(url) for url in urls]
+    posts = [await store.posts.by_url(url) for url in urls]
     return [p for p in posts if p is not None]
 
 
@@ -114,7 +116,7 @@ async def test_a_hostile_feed_is_refused_in_one_line_or_stored_clean(
         assert posts == []
         after = await table_counts(store)
         assert after["posts"] - before["posts"] == 3  # only the good source's posts
-        state = await store.source_state("hostile")
+        state = await store.sources.state("hostile")
         assert state is not None and state["failures"] == 1
     else:
         assert case.expect in (STORED, EITHER), f"{name} was stored: {line}"
@@ -140,7 +142,7 @@ async def test_javascript_links_are_skipped_and_counted(
         "https://www.kcrush.com/hostile-corpus-post-1/"
     ]
     assert report.skipped == len(case.body.split(b"<item>")) - 2
-    async with store.db.execute(
+    async with store.db.connection.execute(
         "SELECT count(*) FROM posts WHERE url LIKE '%javascript%' OR image_url LIKE 'javascript%'"
     ) as cursor:
         assert (await cursor.fetchone())[0] == 0

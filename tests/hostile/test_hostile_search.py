@@ -30,7 +30,7 @@ FUZZ = settings(
 async def test_store_search_never_raises(
     filled_store: Store, query: str, offset: int, limit: int
 ) -> None:
-    hits, total = await filled_store.search(query, limit=limit, offset=offset)
+    hits, total = await filled_store.posts.search(query, limit=limit, offset=offset)
     assert total >= 0 and len(hits) <= limit
 
 

@@ -156,7 +156,7 @@ def hostile_posts() -> list:
 
 @pytest.fixture
 async def hostile_store(filled_store: Store) -> Store:
-    await filled_store.upsert_posts(hostile_posts(), source="hostile", pushable=False)
+    await filled_store.posts.upsert(hostile_posts(), source="hostile", pushable=False)
     return filled_store
 
 

@@ -56,8 +56,8 @@ async def prepare(config: Path, database: Path, feed: Path) -> None:
     settings = settings_mod.load(str(config), db=str(database))
     async with Store.open(database) as store:
         await app.prepare_store(store, settings)
-        await store.subscribe(ChatRef("telegram", "42"), ["interviews"], Mode.INSTANT)
-        await store.subscribe(ChatRef("discord", CHANNEL), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", "42"), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("discord", CHANNEL), ["interviews"], Mode.INSTANT)
         async with Ingestor(store, settings) as ingestor:
             await ingestor.poll(settings.sources[0])
     write_feed(feed, [Item(1), Item(2)])

@@ -63,7 +63,7 @@ def test_cli_tree_is_aligned_and_matches_the_chat_list(
 
 
 async def test_chat_category_list_shows_the_same_set(service: CommandService) -> None:
-    tree = category_tree(await service.store.category_counts())
+    tree = category_tree(await service.store.posts.category_counts())
     [page] = await service.dispatch(console_caller(), "category", "")
     assert isinstance(page, ListPage)
     assert [i.detail.split(" · ")[0] for i in page.items if i.detail] == [

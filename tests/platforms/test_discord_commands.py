@@ -172,7 +172,7 @@ async def test_after_intake_stops_commands_are_answered_restarting_and_not_run(
     traffic = await fake.run_interaction(fake.slash("subscribe", [option("categories", "kpop")]))
     message = answer(traffic)
     assert private(message) and "restarting" in text_of(message)
-    assert await service.store.subscriptions() == []
+    assert await service.store.chats.subscriptions() == []
 
 
 async def test_latest_in_a_category(fake: FakeDiscord, platform: DiscordPlatform) -> None:
@@ -291,7 +291,7 @@ async def test_subscribe_in_a_channel_by_a_channel_admin(
     )
     reply = answer(traffic)
     assert private(reply)  # a settings change is confirmed to its author only
-    subs = await service.store.subscriptions(ChatRef("discord", CHANNEL))
+    subs = await service.store.chats.subscriptions(ChatRef("discord", CHANNEL))
     assert [(s.category, s.mode) for s in subs] == [("kpop", Mode.DAILY)]
 
 
@@ -299,16 +299,16 @@ async def test_subscribe_in_a_thread_subscribes_the_thread(
     fake: FakeDiscord, platform: DiscordPlatform, service: CommandService
 ) -> None:
     await fake.run_interaction(fake.slash("subscribe", [], thread_admin))
-    subs = await service.store.subscriptions(ChatRef("discord", THREAD))
+    subs = await service.store.chats.subscriptions(ChatRef("discord", THREAD))
     assert [s.category for s in subs] == ["interviews"]
-    assert await service.store.subscriptions(ChatRef("discord", CHANNEL)) == []
+    assert await service.store.chats.subscriptions(ChatRef("discord", CHANNEL)) == []
 
 
 async def test_manage_server_also_counts_as_channel_admin(
     fake: FakeDiscord, platform: DiscordPlatform, service: CommandService
 ) -> None:
     await fake.run_interaction(fake.slash("subscribe", [], Where(permissions=MANAGE_GUILD)))
-    assert await service.store.subscriptions(ChatRef("discord", CHANNEL))
+    assert await service.store.chats.subscriptions(ChatRef("discord", CHANNEL))
 
 
 async def test_a_member_without_permission_is_refused_privately(
@@ -319,14 +319,14 @@ async def test_a_member_without_permission_is_refused_privately(
     reply = answer(traffic)
     assert reply["flags"] & EPHEMERAL
     assert "admins" in reply["content"]
-    assert await service.store.subscriptions(ChatRef("discord", CHANNEL)) == []
+    assert await service.store.chats.subscriptions(ChatRef("discord", CHANNEL)) == []
 
 
 async def test_anyone_may_subscribe_their_dm_with_the_bot(
     fake: FakeDiscord, platform: DiscordPlatform, service: CommandService
 ) -> None:
     await fake.run_interaction(fake.slash("subscribe", [], dm))
-    subs = await service.store.subscriptions(ChatRef("discord", dm.channel_id))
+    subs = await service.store.chats.subscriptions(ChatRef("discord", dm.channel_id))
     assert [s.category for s in subs] == ["interviews"]
 
 
@@ -347,7 +347,7 @@ async def test_unsubscribe_all(
     await fake.run_interaction(
         fake.slash("unsubscribe", [option("categories", "all")], channel_admin)
     )
-    assert await service.store.subscriptions(ChatRef("discord", CHANNEL)) == []
+    assert await service.store.chats.subscriptions(ChatRef("discord", CHANNEL)) == []
 
 
 async def test_digest_sets_the_channels_schedule(
@@ -361,7 +361,7 @@ async def test_digest_sets_the_channels_schedule(
         )
     )
     assert private(answer(traffic))
-    [schedule] = await service.store.digests(ChatRef("discord", CHANNEL))
+    [schedule] = await service.store.chats.digests(ChatRef("discord", CHANNEL))
     assert (schedule.frequency, schedule.time, schedule.timezone) == (
         Mode.DAILY,
         "08:00",
@@ -390,7 +390,7 @@ moderators = {
 async def test_a_moderator_announces_after_confirming(
     fake: FakeDiscord, platform: DiscordPlatform, service: CommandService, who: Where
 ) -> None:
-    await service.store.subscribe(ChatRef("discord", "5"), ["interviews"], Mode.INSTANT)
+    await service.store.chats.subscribe(ChatRef("discord", "5"), ["interviews"], Mode.INSTANT)
     traffic = await fake.run_interaction(
         fake.slash("announce", [option("text", "Hello @everyone, KNK live tonight!")], who),
         count=2,
@@ -401,13 +401,13 @@ async def test_a_moderator_announces_after_confirming(
     labels = buttons(prompt)
     confirm = next(cid for cid in labels.values() if cid.startswith("announce:confirm:"))
     announcement_id = int(confirm.rsplit(":", 1)[1])
-    assert (await service.store.announcement(announcement_id)).status == "draft"
+    assert (await service.store.announcements.get(announcement_id)).status == "draft"
 
     ephemeral_prompt = {**sent_message(fake, traffic[1]), "flags": EPHEMERAL}
     traffic = await fake.run_interaction(fake.press(confirm, ephemeral_prompt, who))
     assert traffic[0].json["type"] == UPDATE_MESSAGE  # the prompt becomes the outcome
     assert not buttons(answer(traffic))
-    assert (await service.store.announcement(announcement_id)).status == "confirmed"
+    assert (await service.store.announcements.get(announcement_id)).status == "confirmed"
 
 
 async def test_a_member_cannot_announce(
@@ -422,13 +422,13 @@ async def test_a_member_cannot_announce(
 async def test_a_forged_confirm_button_from_a_member_does_nothing(
     fake: FakeDiscord, platform: DiscordPlatform, service: CommandService
 ) -> None:
-    announcement_id = await service.store.create_announcement("x", None, "discord:2001")
+    announcement_id = await service.store.announcements.create("x", None, "discord:2001")
     message = message_with_button(f"announce:confirm:{announcement_id}", "Send")
     traffic = await fake.run_interaction(
         fake.press(f"announce:confirm:{announcement_id}", message, member)
     )
     assert private(answer(traffic))
-    assert (await service.store.announcement(announcement_id)).status == "draft"
+    assert (await service.store.announcements.get(announcement_id)).status == "draft"
 
 
 # --- robustness ----------------------------------------------------------------------------

@@ -135,7 +135,7 @@ async def test_a_moderator_confirms_an_announcement_and_the_prompt_shows_the_out
     await press(fake, bot, prompt, button(prompt, "Send"), user=moderator)
     assert prompt["text"].startswith("Announcement #1 confirmed")
     assert "reply_markup" not in prompt  # the buttons are gone
-    assert (await filled_store.announcement(1)).status == "confirmed"
+    assert (await filled_store.announcements.get(1)).status == "confirmed"
 
 
 async def test_someone_else_pressing_confirm_changes_nothing(fake, bot, filled_store):
@@ -145,5 +145,5 @@ async def test_someone_else_pressing_confirm_changes_nothing(fake, bot, filled_s
     await press(fake, bot, prompt, button(prompt, "Send"), user=user_dict(5))
     (answer,) = fake.calls("answerCallbackQuery")
     assert answer.params["show_alert"] is True
-    assert (await filled_store.announcement(1)).status == "draft"
+    assert (await filled_store.announcements.get(1)).status == "draft"
     assert "reply_markup" in prompt

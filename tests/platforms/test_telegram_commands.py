@@ -113,11 +113,11 @@ async def test_reading_commands_never_ask_for_chat_membership(fake, bot):
 async def test_a_group_admin_may_subscribe_and_a_member_may_not(fake, bot, filled_store):
     refused = await say(fake, bot, GROUP, "/subscribe kpop", user=user_dict(MEMBER))
     assert refused == ["⚠️ Only the chat's admins can change what this chat receives."]
-    assert await filled_store.subscriptions(ChatRef("telegram", str(GROUP))) == []
+    assert await filled_store.chats.subscriptions(ChatRef("telegram", str(GROUP))) == []
 
     accepted = await say(fake, bot, GROUP, "/subscribe kpop", user=user_dict(ADMIN))
     assert accepted[0].startswith("Subscribed to K-Pop")
-    subs = await filled_store.subscriptions(ChatRef("telegram", str(GROUP)))
+    subs = await filled_store.chats.subscriptions(ChatRef("telegram", str(GROUP)))
     assert [(s.category, s.mode) for s in subs] == [("kpop", Mode.INSTANT)]
 
 
@@ -132,7 +132,7 @@ async def test_an_anonymous_admin_counts_as_admin_without_a_lookup(fake, bot, fi
     texts = await say(fake, bot, GROUP, "/subscribe", user=GROUP_ANONYMOUS_BOT, sender_chat=group)
     assert texts[0].startswith("Subscribed to")
     assert fake.calls("getChatMember") == []
-    assert await filled_store.subscriptions(ChatRef("telegram", str(GROUP)))
+    assert await filled_store.chats.subscriptions(ChatRef("telegram", str(GROUP)))
 
 
 async def test_a_failing_membership_lookup_refuses_rather_than_crashes(fake, bot):
@@ -145,7 +145,7 @@ async def test_channel_posts_run_commands_as_the_channel_admin(fake, bot, filled
     update = fake.channel_post_update(CHANNEL, "/subscribe interviews")
     await processed(fake, update, bot.application)
     assert fake.texts(CHANNEL)[0].startswith("Subscribed to Interviews")
-    subs = await filled_store.subscriptions(ChatRef("telegram", str(CHANNEL)))
+    subs = await filled_store.chats.subscriptions(ChatRef("telegram", str(CHANNEL)))
     assert [s.category for s in subs] == ["interviews"]
     assert fake.calls("getChatMember") == []
 
@@ -168,14 +168,14 @@ async def test_replies_in_a_forum_topic_stay_in_that_topic(fake, bot):
 async def test_a_deep_link_subscribes_a_private_chat(fake, bot, filled_store):
     texts = await say(fake, bot, PRIVATE, "/start subscribe_interviews")
     assert texts[0].startswith("Subscribed to Interviews")
-    subs = await filled_store.subscriptions(ChatRef("telegram", str(PRIVATE)))
+    subs = await filled_store.chats.subscriptions(ChatRef("telegram", str(PRIVATE)))
     assert [s.category for s in subs] == ["interviews"]
 
 
 async def test_a_deep_link_in_a_group_does_not_bypass_the_admin_check(fake, bot, filled_store):
     texts = await say(fake, bot, GROUP, "/start subscribe_interviews", user=user_dict(MEMBER))
     assert texts[0].startswith("⚠️")
-    assert await filled_store.subscriptions(ChatRef("telegram", str(GROUP))) == []
+    assert await filled_store.chats.subscriptions(ChatRef("telegram", str(GROUP))) == []
 
 
 async def test_an_unknown_command_in_a_private_chat_gets_a_hint(fake, bot):

@@ -93,17 +93,17 @@ async def test_private_chat_group_and_channel_end_to_end(service, filled_store, 
 
     for chat_id in (PRIVATE, GROUP, CHANNEL):
         chat = ChatRef("telegram", str(chat_id))
-        subs = await filled_store.subscriptions(chat)
+        subs = await filled_store.chats.subscriptions(chat)
         assert [(s.category, s.mode, s.active) for s in subs] == [
             ("interviews", Mode.INSTANT, True)
         ]
-        (digest,) = await filled_store.digests(chat)
+        (digest,) = await filled_store.chats.digests(chat)
         assert (digest.frequency, digest.time, digest.timezone) == (
             Mode.DAILY,
             "08:00",
             "Asia/Seoul",
         )
-    announcement = await filled_store.announcement(1)
+    announcement = await filled_store.announcements.get(1)
     assert announcement is not None
     assert (announcement.status, announcement.author) == ("confirmed", f"telegram:{PRIVATE}")
     # Only the group's admin was looked up (once, then cached); never for reading commands.

@@ -13,7 +13,7 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 async def chats(store: Store, *keys: str) -> None:
     for key in keys:
-        await store.subscribe(ChatRef.parse(key), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef.parse(key), ["interviews"], Mode.INSTANT)
 
 
 def row(item: str, chat: str, order: str) -> NewRow:
@@ -27,7 +27,7 @@ async def insert(outbox: Outbox, *rows: NewRow) -> int:
 
 async def test_insert_is_idempotent_per_item_and_chat(store: Store):
     await chats(store, "telegram:1", "telegram:2")
-    outbox = Outbox(store)
+    outbox = store.outbox
     assert (
         await insert(outbox, row("post:1", "telegram:1", "a"), row("post:1", "telegram:2", "a"))
         == 2
@@ -41,7 +41,7 @@ async def test_insert_is_idempotent_per_item_and_chat(store: Store):
 
 async def test_claims_only_each_chats_head_in_sort_order(store: Store):
     await chats(store, "telegram:1", "telegram:2")
-    outbox = Outbox(store)
+    outbox = store.outbox
     await insert(
         outbox,
         row("post:3", "telegram:1", "2024-01-03"),
@@ -60,7 +60,7 @@ async def test_claims_only_each_chats_head_in_sort_order(store: Store):
 
 async def test_cooling_chats_are_reported_not_claimed(store: Store):
     await chats(store, "telegram:1", "telegram:2")
-    outbox = Outbox(store)
+    outbox = store.outbox
     await insert(outbox, row("post:1", "telegram:1", "a"), row("post:1", "telegram:2", "a"))
     claimed, waiting = await outbox.claim(
         NOW, 10, platforms=["telegram"], cooling={"telegram:1"}.__contains__
@@ -71,8 +71,8 @@ async def test_cooling_chats_are_reported_not_claimed(store: Store):
 
 async def test_rows_wait_for_their_due_time_platform_and_an_active_chat(store: Store):
     await chats(store, "telegram:1", "telegram:2", "discord:3")
-    await store.deactivate_chat(ChatRef.parse("telegram:2"), "Forbidden: bot was blocked")
-    outbox = Outbox(store)
+    await store.chats.deactivate(ChatRef.parse("telegram:2"), "Forbidden: bot was blocked")
+    outbox = store.outbox
     await insert(
         outbox,
         row("post:1", "telegram:1", "a"),
@@ -86,7 +86,7 @@ async def test_rows_wait_for_their_due_time_platform_and_an_active_chat(store: S
 
 async def test_recovery_resends_rows_in_flight_and_only_those(store: Store):
     await chats(store, "telegram:1", "telegram:2", "telegram:3")
-    outbox = Outbox(store)
+    outbox = store.outbox
     await insert(
         outbox,
         row("post:1", "telegram:1", "a"),
@@ -104,9 +104,9 @@ async def test_recovery_resends_rows_in_flight_and_only_those(store: Store):
 
 async def test_next_due_skips_rows_behind_their_chats_head(store: Store):
     await chats(store, "telegram:1")
-    outbox = Outbox(store)
+    outbox = store.outbox
     await insert(outbox, row("post:1", "telegram:1", "a"), row("post:2", "telegram:1", "b"))
-    await store.db.execute(
+    await store.db.connection.execute(
         "UPDATE outbox SET due_at = '2024-05-01T12:05:00.000000+00:00' WHERE item = 'post:1'"
     )
     # post:2 is due already, but waits behind post:1: the worker sleeps until 12:05.
@@ -115,14 +115,14 @@ async def test_next_due_skips_rows_behind_their_chats_head(store: Store):
 
 async def test_prune_forgets_old_finished_rows_only(store: Store):
     await chats(store, "telegram:1", "telegram:2")
-    outbox = Outbox(store)
+    outbox = store.outbox
     await insert(
         outbox,
         row("post:1", "telegram:1", "a"),
         row("post:2", "telegram:1", "b"),
         row("post:1", "telegram:2", "a"),
     )
-    await store.db.execute("UPDATE outbox SET status = 'sent' WHERE item = 'post:1'")
+    await store.db.connection.execute("UPDATE outbox SET status = 'sent' WHERE item = 'post:1'")
     assert await outbox.prune(NOW - timedelta(days=1)) == 0  # not old enough yet
     assert await outbox.prune(NOW + timedelta(days=1)) == 2  # both sent rows
     assert await outbox.counts() == {"pending": 1}  # the pending row is never touched

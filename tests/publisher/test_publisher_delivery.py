@@ -23,26 +23,30 @@ CHANNEL = ChatRef("discord", "9001")
 
 
 async def publish(store: Store, publisher: Publisher, *numbers: int) -> None:
-    await store.upsert_posts([make_post(n) for n in numbers], source="feed", pushable=True)
+    await store.posts.upsert([make_post(n) for n in numbers], source="feed", pushable=True)
     await publisher.enqueue_new_posts()
 
 
 async def statuses(store: Store) -> dict[str, int]:
-    async with store.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
+    async with store.db.connection.execute(
+        "SELECT status, count(*) FROM outbox GROUP BY 1"
+    ) as cursor:
         return {r[0]: r[1] for r in await cursor.fetchall()}
 
 
 async def test_delivers_to_each_platform_and_records_message_ids(
     store: Store, publisher: Publisher, telegram: FakePlatform, discord: FakePlatform
 ):
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.subscribe(CHANNEL, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(CHANNEL, ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1)
 
     assert await publisher.deliver_due() == 2
     assert [card_title(s.reply) for s in telegram.delivered(FAN.key)] == [make_post(1).title]
     assert len(discord.delivered(CHANNEL.key)) == 1
-    async with store.db.execute("SELECT status, message_id FROM outbox ORDER BY chat_key") as c:
+    async with store.db.connection.execute(
+        "SELECT status, message_id FROM outbox ORDER BY chat_key"
+    ) as c:
         assert [tuple(r) for r in await c.fetchall()] == [
             ("sent", "discord-1"),
             ("sent", "telegram-1"),
@@ -55,8 +59,8 @@ async def test_publication_order_within_a_chat_and_one_per_second(
 ):
     real_limits = make_settings(telegram_per_chat_seconds=1.0, telegram_group_per_minute=20.0)
     publisher = Publisher(store, real_limits, {"telegram": telegram})
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.subscribe(GROUP, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(GROUP, ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 3, 1, 2)
 
     assert await publisher.deliver_due() == 6
@@ -72,8 +76,8 @@ async def test_a_chat_waits_for_its_earlier_row_while_others_go_on(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
     other = ChatRef("telegram", "43")
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.subscribe(other, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(other, ["interviews"], Mode.INSTANT)
     telegram.script(FAN.key, RetryableDelivery("flood", retry_after=0.5))
     await publish(store, publisher, 1, 2)
 
@@ -89,7 +93,7 @@ async def test_a_chat_waits_for_its_earlier_row_while_others_go_on(
 async def test_retry_after_is_honoured_before_the_next_request(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     telegram.script(FAN.key, RetryableDelivery("flood", retry_after=0.4))
     await publish(store, publisher, 1)
 
@@ -108,7 +112,7 @@ async def test_transient_errors_back_off_then_give_up(store: Store, telegram: Fa
         {"telegram": telegram},
         probe_interval=60,
     )
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     telegram.failing = lambda chat: RetryableDelivery("502 Bad Gateway")
     await publish(store, publisher, 1)
 
@@ -116,7 +120,9 @@ async def test_transient_errors_back_off_then_give_up(store: Store, telegram: Fa
         await publisher.deliver_due()
         await asyncio.sleep(0.1)
     assert len(telegram.tries(FAN.key)) == 3
-    async with store.db.execute("SELECT status, attempts, last_error FROM outbox") as cursor:
+    async with store.db.connection.execute(
+        "SELECT status, attempts, last_error FROM outbox"
+    ) as cursor:
         status, attempts, error = await cursor.fetchone()
     assert (status, attempts) == ("failed", 3)
     assert "502 Bad Gateway" in error
@@ -125,8 +131,8 @@ async def test_transient_errors_back_off_then_give_up(store: Store, telegram: Fa
 async def test_blocked_chat_is_deactivated_not_retried(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.subscribe(GROUP, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(GROUP, ["interviews"], Mode.INSTANT)
     telegram.script(FAN.key, PermanentDelivery("Forbidden: bot was blocked by the user"))
     await publish(store, publisher, 1, 2, 3)
 
@@ -135,14 +141,14 @@ async def test_blocked_chat_is_deactivated_not_retried(
     await publisher.deliver_due()
     assert len(telegram.tries(FAN.key)) == 1
     assert len(telegram.delivered(GROUP.key)) == 3
-    subs = {s.chat.key: s for s in await store.subscriptions()}
+    subs = {s.chat.key: s for s in await store.chats.subscriptions()}
     assert not subs[FAN.key].active
     assert subs[FAN.key].inactive_reason == "Forbidden: bot was blocked by the user"
-    async with store.db.execute(
+    async with store.db.connection.execute(
         "SELECT status, count(*) FROM outbox WHERE chat_key = ? GROUP BY 1", (FAN.key,)
     ) as cursor:
         assert dict(await cursor.fetchall()) == {"failed": 1, "dropped": 2}
-    async with store.db.execute(
+    async with store.db.connection.execute(
         "SELECT active, inactive_reason FROM chats WHERE key = ?", (FAN.key,)
     ) as cursor:
         assert tuple(await cursor.fetchone()) == (0, "Forbidden: bot was blocked by the user")
@@ -151,19 +157,19 @@ async def test_blocked_chat_is_deactivated_not_retried(
 async def test_a_rejected_message_fails_alone_and_the_chat_stays(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     telegram.script(FAN.key, MessageRejected("Telegram rejected the message: can't parse entities"))
     await publish(store, publisher, 1, 2)
     await publisher.deliver_due()
     assert len(telegram.delivered(FAN.key)) == 1
-    assert all(s.active for s in await store.subscriptions())
+    assert all(s.active for s in await store.chats.subscriptions())
     assert await statuses(store) == {"failed": 1, "sent": 1}
 
 
 async def test_migrated_group_moves_and_the_message_is_resent(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
-    await store.subscribe(ChatRef("telegram", "-42"), ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(ChatRef("telegram", "-42"), ["interviews"], Mode.INSTANT)
     telegram.script("telegram:-42", ChatMoved("upgraded", new_chat_id="-1009999"))
     await publish(store, publisher, 1, 2)
 
@@ -171,7 +177,7 @@ async def test_migrated_group_moves_and_the_message_is_resent(
     assert telegram.tries("telegram:-42")[0].ok is False
     titles = [card_title(s.reply) for s in telegram.delivered("telegram:-1009999")]
     assert titles == [make_post(1).title, make_post(2).title]
-    assert {s.chat.key for s in await store.subscriptions()} == {"telegram:-1009999"}
+    assert {s.chat.key for s in await store.chats.subscriptions()} == {"telegram:-1009999"}
 
 
 async def test_several_sends_in_flight_but_never_two_to_one_chat(store: Store):
@@ -180,7 +186,9 @@ async def test_several_sends_in_flight_but_never_two_to_one_chat(store: Store):
         store, make_settings(telegram_per_chat_seconds=0.5), {"telegram": slow}, concurrency=8
     )
     for n in range(20):
-        await store.subscribe(ChatRef("telegram", str(1000 + n)), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(
+            ChatRef("telegram", str(1000 + n)), ["interviews"], Mode.INSTANT
+        )
     await publish(store, publisher, 1, 2)
 
     assert await publisher.deliver_due() == 40
@@ -195,12 +203,12 @@ async def test_rows_left_sending_by_a_crash_are_resent_and_only_those(
     store: Store, publisher: Publisher, telegram: FakePlatform
 ):
     for n in range(6):
-        await store.subscribe(ChatRef("telegram", str(n + 1)), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", str(n + 1)), ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1)
-    await store.db.execute(
+    await store.db.connection.execute(
         "UPDATE outbox SET status = 'sent' WHERE chat_key IN ('telegram:1', 'telegram:2')"
     )
-    await store.db.execute(
+    await store.db.connection.execute(
         "UPDATE outbox SET status = 'sending' WHERE chat_key IN ('telegram:3', 'telegram:4')"
     )
     async with publisher:
@@ -218,9 +226,9 @@ async def test_a_backlog_on_one_platform_does_not_hold_the_other_back(store: Sto
         store, make_settings(), {"telegram": telegram, "discord": discord}, concurrency=4
     )
     for n in range(20):
-        await store.subscribe(ChatRef("discord", str(9000 + n)), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("discord", str(9000 + n)), ["interviews"], Mode.INSTANT)
     for n in range(4):
-        await store.subscribe(ChatRef("telegram", str(100 + n)), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", str(100 + n)), ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1)
 
     assert await publisher.deliver_due() == 24
@@ -234,10 +242,10 @@ async def test_a_backlog_on_one_platform_does_not_hold_the_other_back(store: Sto
 async def test_the_refresh_job_forgets_finished_rows_past_their_retention(
     store: Store, publisher: Publisher
 ):
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1, 2)
     assert await publisher.deliver_due() == 2
-    await store.db.execute(
+    await store.db.connection.execute(
         "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'"
     )
     await publisher._refresh_job()  # what the scheduler runs every minute

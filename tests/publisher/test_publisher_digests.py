@@ -26,16 +26,16 @@ async def daily_digest(
     frequency: Mode = Mode.DAILY,
     weekday: str = "mon",
 ) -> None:
-    await store.subscribe(CHAT, ["interviews"], frequency)
-    await store.set_digest(DigestSchedule(CHAT, frequency, time, tz, weekday))
+    await store.chats.subscribe(CHAT, ["interviews"], frequency)
+    await store.chats.set_digest(DigestSchedule(CHAT, frequency, time, tz, weekday))
     # The schedule was set long before the times these tests look at.
-    await store.db.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    await store.db.connection.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
     if last_sent is not None:
-        await store.mark_digest_sent(CHAT, last_sent)
+        await store.chats.mark_digest_sent(CHAT, last_sent)
 
 
 async def digest_items(store: Store) -> list[str]:
-    async with store.db.execute("SELECT item FROM outbox ORDER BY sort_key") as cursor:
+    async with store.db.connection.execute("SELECT item FROM outbox ORDER BY sort_key") as cursor:
         return [r[0] for r in await cursor.fetchall()]
 
 
@@ -43,7 +43,7 @@ async def test_daily_digest_follows_local_time_into_daylight_saving(store: Store
     clock = FakeClock()
     publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()}, clock=clock)
     await daily_digest(store, last_sent=utc(2024, 3, 9, 14, 0))  # 09:00 EST
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
 
     # 2024-03-10: clocks went forward at 02:00, so 09:00 local is 13:00 UTC, not 14:00.
     assert await publisher.send_due_digests(utc(2024, 3, 10, 12, 59)) == 0
@@ -57,7 +57,7 @@ async def test_daily_digest_follows_local_time_into_daylight_saving(store: Store
 async def test_daily_digest_follows_local_time_out_of_daylight_saving(store: Store):
     publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()})
     await daily_digest(store, last_sent=utc(2024, 11, 2, 13, 0))  # 09:00 EDT
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
 
     # 2024-11-03: clocks went back at 02:00, so 09:00 local is 14:00 UTC again.
     assert await publisher.send_due_digests(utc(2024, 11, 3, 13, 0)) == 0
@@ -76,7 +76,7 @@ async def test_weekly_digest_fires_on_its_day_name(store: Store):
         weekday="fri",
         last_sent=utc(2024, 4, 26, 9, 0),
     )
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
     assert await publisher.send_due_digests(utc(2024, 5, 2, 9, 0)) == 0  # Thursday
     assert await publisher.send_due_digests(utc(2024, 5, 3, 8, 59)) == 0
     assert await publisher.send_due_digests(utc(2024, 5, 3, 9, 0)) == 1
@@ -86,7 +86,7 @@ async def test_missed_digest_goes_out_once_after_a_restart(store: Store):
     telegram = FakePlatform()
     clock = FakeClock(utc(2024, 6, 5, 12, 0))
     await daily_digest(store, last_sent=utc(2024, 6, 1, 13, 0))  # down since June 1st
-    await store.upsert_posts([make_post(1), make_post(2)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(1), make_post(2)], source="feed", pushable=True)
 
     async with Publisher(store, make_settings(), {"telegram": telegram}, clock=clock):
         pass
@@ -97,7 +97,7 @@ async def test_missed_digest_goes_out_once_after_a_restart(store: Store):
     assert len(telegram.delivered(CHAT.key)) == 1
     page = telegram.delivered(CHAT.key)[0].reply
     assert [item.title for item in page.items] == [make_post(1).title, make_post(2).title]
-    [schedule] = await store.digests()
+    [schedule] = await store.chats.digests()
     assert schedule.last_sent_at == utc(2024, 6, 5, 12, 0)
 
 
@@ -123,9 +123,9 @@ async def test_long_digest_is_split_and_silent_posts_left_out(store: Store):
     telegram = FakePlatform()
     publisher = Publisher(store, make_settings(), {"telegram": telegram})
     await daily_digest(store, last_sent=None)
-    await store.upsert_posts([make_post(n) for n in range(1, 24)], source="feed", pushable=True)
-    await store.upsert_posts([make_post(99)], source="first-sight", pushable=False)
-    await store.upsert_posts(
+    await store.posts.upsert([make_post(n) for n in range(1, 24)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(99)], source="first-sight", pushable=False)
+    await store.posts.upsert(
         [make_post(50, category="news")], source="feed", pushable=True
     )  # not a category the chat follows
     assert await publisher.send_due_digests(datetime.now(UTC)) == 1
@@ -139,10 +139,10 @@ async def test_long_digest_is_split_and_silent_posts_left_out(store: Store):
 async def test_keyword_filters_apply_to_digests(store: Store):
     publisher = Publisher(store, make_settings(), {"telegram": FakePlatform()})
     await daily_digest(store, last_sent=None)
-    await store.subscribe(CHAT, ["interviews"], Mode.DAILY, keywords=["artist2"])
-    await store.upsert_posts([make_post(1), make_post(2)], source="feed", pushable=True)
+    await store.chats.subscribe(CHAT, ["interviews"], Mode.DAILY, keywords=["artist2"])
+    await store.posts.upsert([make_post(1), make_post(2)], source="feed", pushable=True)
     await publisher.send_due_digests(datetime.now(UTC))
-    async with store.db.execute("SELECT payload FROM outbox") as cursor:
+    async with store.db.connection.execute("SELECT payload FROM outbox") as cursor:
         [(payload,)] = await cursor.fetchall()
     items = json.loads(payload)["reply"]["items"]
     assert [i["title"] for i in items] == [make_post(2).title]
@@ -154,18 +154,20 @@ async def test_chats_sharing_a_schedule_share_one_job(store: Store):
     new_york = [ChatRef("telegram", str(-2000 - n)) for n in range(30)]
     seoul = [ChatRef("discord", str(900000 + n)) for n in range(20)]
     for n, chat in enumerate(new_york):  # the weekday of a daily digest does not matter
-        await store.subscribe(chat, ["interviews"], Mode.DAILY)
+        await store.chats.subscribe(chat, ["interviews"], Mode.DAILY)
         weekday = ("mon", "fri", "sun")[n % 3]
-        await store.set_digest(
+        await store.chats.set_digest(
             DigestSchedule(chat, Mode.DAILY, "09:00", "America/New_York", weekday)
         )
-        await store.mark_digest_sent(chat, utc(2024, 5, 2, 13, 0))  # 09:00 EDT
+        await store.chats.mark_digest_sent(chat, utc(2024, 5, 2, 13, 0))  # 09:00 EDT
     for chat in seoul:
-        await store.subscribe(chat, ["interviews"], Mode.WEEKLY)
-        await store.set_digest(DigestSchedule(chat, Mode.WEEKLY, "18:00", "Asia/Seoul", "fri"))
-        await store.mark_digest_sent(chat, utc(2024, 4, 26, 9, 0))  # a Friday, 18:00 KST
-    await store.db.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+        await store.chats.subscribe(chat, ["interviews"], Mode.WEEKLY)
+        await store.chats.set_digest(
+            DigestSchedule(chat, Mode.WEEKLY, "18:00", "Asia/Seoul", "fri")
+        )
+        await store.chats.mark_digest_sent(chat, utc(2024, 4, 26, 9, 0))  # a Friday, 18:00 KST
+    await store.db.connection.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
 
     clock = FakeClock(utc(2024, 5, 3, 8, 0))  # Friday 2024-05-03, before either fires
     platforms = {"telegram": FakePlatform(), "discord": FakePlatform("discord")}
@@ -191,13 +193,13 @@ async def test_chats_sharing_a_schedule_share_one_job(store: Store):
         clock.now = utc(2024, 5, 3, 9, 1)
         await seoul_job.func(*seoul_job.args)  # fired again: nothing is sent twice
         assert sorted(await digest_items(store)) == sorted(sent)
-        for schedule in await store.digests():
+        for schedule in await store.chats.digests():
             if schedule.chat in new_york:
                 assert schedule.last_sent_at == utc(2024, 5, 2, 13, 0)  # not its time yet
 
         # The last chat leaving a schedule removes its job; the other job stays as it was.
         for chat in seoul:
-            await store.clear_digest(chat)
+            await store.chats.clear_digest(chat)
         await publisher.refresh_schedules()
         digest_jobs = [j for j in publisher.scheduler.get_jobs() if j.id.startswith("digest:")]
         assert [j.id for j in digest_jobs] == ["digest:daily:09:00:America/New_York"]

@@ -34,10 +34,10 @@ async def test_jobs_are_registered_with_stable_ids(store: Store):
             ],
         }
     )
-    await store.set_digest(DigestSchedule(FAN, Mode.WEEKLY, "18:30", "Asia/Seoul", "fri"))
-    later = await store.create_announcement("Soon", None, "op")
-    await store.set_announcement_status(later, "confirmed")
-    await store.db.execute(
+    await store.chats.set_digest(DigestSchedule(FAN, Mode.WEEKLY, "18:30", "Asia/Seoul", "fri"))
+    later = await store.announcements.create("Soon", None, "op")
+    await store.announcements.set_status(later, "confirmed")
+    await store.db.connection.execute(
         "UPDATE announcements SET scheduled_for = '2999-01-01T00:00:00+00:00' WHERE id = ?",
         (later,),
     )
@@ -56,13 +56,13 @@ async def test_jobs_are_registered_with_stable_ids(store: Store):
         assert trigger.timezone == ZoneInfo("Asia/Seoul")
         assert "day_of_week='fri'" in str(trigger)
         # Changing the digest moves it to its new schedule's job on the next refresh.
-        await store.set_digest(DigestSchedule(FAN, Mode.DAILY, "07:00", "Europe/Paris"))
+        await store.chats.set_digest(DigestSchedule(FAN, Mode.DAILY, "07:00", "Europe/Paris"))
         await publisher.refresh_schedules()
         assert publisher.scheduler.get_job(SEOUL_FRIDAYS) is None
         trigger = publisher.scheduler.get_job(PARIS_DAILY).trigger
         assert trigger.timezone == ZoneInfo("Europe/Paris")
         assert publisher.next_digest_times()[FAN.key].hour == 7
-        await store.clear_digest(FAN)
+        await store.chats.clear_digest(FAN)
         await publisher.refresh_schedules()
         assert publisher.scheduler.get_job(PARIS_DAILY) is None
     assert publisher.scheduler is None
@@ -70,10 +70,10 @@ async def test_jobs_are_registered_with_stable_ids(store: Store):
 
 async def test_wake_delivers_without_waiting_for_the_safety_net(store: Store):
     telegram = FakePlatform()
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     async with Publisher(store, make_settings(), {"telegram": telegram}) as publisher:
         await asyncio.sleep(0.1)  # the worker is asleep now
-        await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+        await store.posts.upsert([make_post(1)], source="feed", pushable=True)
         started = time.monotonic()
         assert await publisher.enqueue_new_posts() == 1  # wakes the worker itself
         await wait_until(lambda: telegram.delivered(FAN.key), within=2.0)
@@ -82,8 +82,8 @@ async def test_wake_delivers_without_waiting_for_the_safety_net(store: Store):
 
 async def test_a_confirmed_announcement_goes_out_at_once(store: Store, service: CommandService):
     telegram = FakePlatform()
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    draft = await store.create_announcement("Fan meeting on Friday", None, "telegram:1001")
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    draft = await store.announcements.create("Fan meeting on Friday", None, "telegram:1001")
     async with Publisher(store, make_settings(), {"telegram": telegram}, service=service):
         assert service.notifier is not None
         moderator = caller(user_id="1001")
@@ -94,26 +94,26 @@ async def test_a_confirmed_announcement_goes_out_at_once(store: Store, service: 
 
 async def test_shutdown_finishes_sends_in_flight(store: Store):
     slow = FakePlatform(latency=0.3)
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
     async with Publisher(store, make_settings(), {"telegram": slow}):
         await wait_until(lambda: slow.in_flight == 1)
     assert len(slow.delivered(FAN.key)) == 1
-    async with store.db.execute("SELECT status FROM outbox") as cursor:
+    async with store.db.connection.execute("SELECT status FROM outbox") as cursor:
         assert [r[0] for r in await cursor.fetchall()] == ["sent"]
 
 
 async def test_shutdown_is_bounded_and_a_cut_send_goes_again_at_start(store: Store):
     stuck = FakePlatform()
     stuck.script(FAN.key, 30.0)  # the platform never answers
-    await store.subscribe(FAN, ["interviews"], Mode.INSTANT)
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
     publisher = Publisher(store, make_settings(), {"telegram": stuck}, shutdown_grace=0.2)
     async with publisher:
         await wait_until(lambda: stuck.in_flight == 1)
         started = time.monotonic()
     assert time.monotonic() - started < 1.0
-    async with store.db.execute("SELECT status FROM outbox") as cursor:
+    async with store.db.connection.execute("SELECT status FROM outbox") as cursor:
         assert [r[0] for r in await cursor.fetchall()] == ["sending"]
 
     fresh = FakePlatform()

@@ -117,7 +117,7 @@ def make_settings(sources: list[dict[str, Any]] | None = None, **ingest: Any) ->
 
 
 async def count(store: Store, sql: str, params: tuple[Any, ...] = ()) -> int:
-    async with store.db.execute(sql, params) as cursor:
+    async with store.db.connection.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row else 0
 

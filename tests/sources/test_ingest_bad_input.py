@@ -61,9 +61,11 @@ async def test_a_bad_feed_is_one_line_and_the_other_sources_still_ingest(
     line = bad_report.line()
     assert line.startswith("bad: failed: ") and "\n" not in line and len(line) < 400
     assert good_report.error is None and len(good_report.new) == 3
-    async with store.db.execute("SELECT count(*) FROM posts WHERE source = 'bad'") as cur:
+    async with store.db.connection.execute(
+        "SELECT count(*) FROM posts WHERE source = 'bad'"
+    ) as cur:
         assert (await cur.fetchone())[0] == 0
-    state = await store.source_state("bad")
+    state = await store.sources.state("bad")
     assert state is not None and state["failures"] == 1 and state["first_seen_at"] is None
 
 
@@ -150,7 +152,7 @@ async def test_a_benign_encoding_mismatch_is_accepted_with_a_warning(
     assert report.error is None and len(report.new) == 1
     assert report.warning and "windows-1252" in report.warning
     assert "warning:" in report.line()
-    post = await store.post_by_url(
+    post = await store.posts.by_url(
         "https://www.kcrush.com/kcrush-interview-with-paris-is-our-seoul/"
     )
     assert post is not None and post.title == "KCRUSH Interview with “Paris is our Seoul”"
@@ -179,7 +181,7 @@ async def test_a_failing_source_backs_off_exponentially_and_recovery_resets_it(
         for _ in range(4):
             report = await ingestor.poll(source)
             assert report.error == "HTTP 503 Service Unavailable"
-            state = await store.source_state("flaky")
+            state = await store.sources.state("flaky")
             assert state is not None
             next_at = datetime.fromisoformat(state["next_poll_at"])
             delays.append((next_at - clock.now).total_seconds())
@@ -196,7 +198,7 @@ async def test_a_failing_source_backs_off_exponentially_and_recovery_resets_it(
         report = await ingestor.poll(source)
         assert report.error is None and len(report.new) == 3
         assert report.silent  # never polled successfully before: still the first sight
-        state = await store.source_state("flaky")
+        state = await store.sources.state("flaky")
         assert state is not None and state["failures"] == 0 and state["last_error"] is None
         next_at = datetime.fromisoformat(state["next_poll_at"])
         assert next_at - clock.now == timedelta(seconds=60)

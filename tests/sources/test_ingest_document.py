@@ -20,14 +20,14 @@ async def test_a_pushed_document_is_stored_as_a_poll_would_store_it(
     source = settings.sources[0]
     async with Ingestor(store, settings) as ingestor:
         await ingestor.poll(source)
-        before = await store.source_state("interviews")
+        before = await store.sources.state("interviews")
         report = await ingestor.ingest_document(source, with_new_item(FEED))
-        after = await store.source_state("interviews")
+        after = await store.sources.state("interviews")
 
     assert report.error is None and report.kind == "feed"
     assert len(report.new) == 1 and report.unchanged == 3 and report.skipped == 3
     assert not report.silent and (await pushable_by_url(store))[SOULSWEET] == 1
-    post = await store.post_by_url(SOULSWEET)
+    post = await store.posts.by_url(SOULSWEET)
     assert post is not None and "featured-interview" in post.categories  # the URL's category
     assert after == before  # not a poll: validators and schedule untouched
     assert feed_server.hits[FEATURED] == 1
@@ -51,7 +51,7 @@ async def test_a_bad_pushed_document_is_refused_without_counting_as_a_failure(
     source = settings.sources[0]
     async with Ingestor(store, settings) as ingestor:
         await ingestor.poll(source)
-        before = await store.source_state("all")
+        before = await store.sources.state("all")
         report = await ingestor.ingest_document(source, fixture_bytes("broken.xml"))
     assert report.error is not None and "malformed XML at line" in report.error
-    assert await store.source_state("all") == before  # no back-off for a bad delivery
+    assert await store.sources.state("all") == before  # no back-off for a bad delivery

@@ -25,7 +25,7 @@ def with_new_item(feed: bytes) -> bytes:
 
 
 async def pushable_by_url(store: Store) -> dict[str, int]:
-    async with store.db.execute("SELECT url, pushable FROM posts") as cursor:
+    async with store.db.connection.execute("SELECT url, pushable FROM posts") as cursor:
         return {url: flag for url, flag in await cursor.fetchall()}
 
 
@@ -45,7 +45,7 @@ async def test_first_poll_archives_silently_and_counts_skipped(
     assert set(flags.values()) == {0}
     assert "https://www.kcrush.com/kcrush-interview-with-dreamcatcher/" in flags
     assert not any("staging" in u or "example.com" in u for u in flags)
-    state = await store.source_state("kcrush-all")
+    state = await store.sources.state("kcrush-all")
     assert state is not None and state["etag"] == '"v1"' and state["first_seen_at"]
 
 
@@ -67,7 +67,7 @@ async def test_second_poll_sends_validators_and_a_304_changes_nothing(
     assert headers.get("If-None-Match") == '"v1"'
     assert headers.get("If-Modified-Since") == "Wed, 24 May 2023 14:05:12 GMT"
     assert await count(store, "SELECT count(*) FROM posts") == before
-    state = await store.source_state("kcrush-all")
+    state = await store.sources.state("kcrush-all")
     assert state is not None and state["etag"] == '"v1"'  # kept for the next poll
 
 
@@ -102,7 +102,7 @@ async def test_an_edited_title_updates_the_stored_post(
         report = await ingestor.poll(settings.sources[0])
 
     assert len(report.updated) == 1 and not report.new
-    post = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
+    post = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
     assert post is not None and post.title == "KCRUSH Interview with KNK (크나큰)"
     assert await count(store, "SELECT count(*) FROM posts") == 3
 
@@ -134,12 +134,12 @@ async def test_the_same_post_from_two_category_feeds_is_stored_once(
     assert sorted(len(r.new) for r in reports) == [0, 3]
     assert sum(r.unchanged for r in reports) == 3
     assert await count(store, "SELECT count(*) FROM posts") == 3
-    post = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-dreamcatcher/")
+    post = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-dreamcatcher/")
     assert post is not None
     # RSS terms mapped through the taxonomy, the feed URL's category, the source's own
     # ("Video" is an alias of video-interviews).
     assert set(post.categories) == {"interviews", "featured-interview", "video-interviews"}
-    assert await store.post_tags(post.id or 0) == ["Dreamcatcher"]
+    assert await store.posts.tags(post.id or 0) == ["Dreamcatcher"]
 
 
 async def test_rss_terms_map_to_categories_and_the_rest_become_tags(
@@ -150,13 +150,13 @@ async def test_rss_terms_map_to_categories_and_the_rest_become_tags(
     async with Ingestor(store, settings) as ingestor:
         await ingestor.poll(settings.sources[0])
 
-    knk = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
+    knk = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
     assert knk is not None
     assert set(knk.categories) == {"interviews", "k-pop-interviews"}
-    assert await store.post_tags(knk.id or 0) == ["KNK", "크나큰"]
+    assert await store.posts.tags(knk.id or 0) == ["KNK", "크나큰"]
     assert knk.published_at == datetime(2023, 5, 24, 10, 0, tzinfo=UTC)
     assert knk.image_url == "https://www.kcrush.com/wp-content/uploads/2023/05/knk-1.jpg"
-    girls = await store.post_by_url("https://www.kcrush.com/five-girl-groups-to-watch-in-2023/")
+    girls = await store.posts.by_url("https://www.kcrush.com/five-girl-groups-to-watch-in-2023/")
     assert girls is not None and girls.categories == ("kpop",)
     assert girls.title == "Five Girl Groups to Watch in 2023 – Don’t Miss Them"
     assert girls.teaser.startswith("It’s hard to believe it’s February")  # mojibake repaired
@@ -173,14 +173,14 @@ async def test_an_atom_feed_is_ingested(store: Store, feed_server: FeedServer) -
         report = await ingestor.poll(settings.sources[0])
 
     assert report.error is None and len(report.new) == 2
-    ikon = await store.post_by_url(
+    ikon = await store.posts.by_url(
         "https://www.kcrush.com/korean-leg-of-the-ikon-take-off-world-tour/"
     )
     assert ikon is not None and ikon.title == "Korean leg of the iKON “Take Off” World Tour"
     assert ikon.image_url == "https://www.kcrush.com/wp-content/uploads/2023/05/ikon.jpg"
     assert ikon.categories == ("kpop",)  # "K-Pop Articles" is an alias of kpop
     # A relative link resolves against the site, not the loopback server it was served from.
-    assert await store.post_by_url("https://www.kcrush.com/best-k-indie-artists/") is not None
+    assert await store.posts.by_url("https://www.kcrush.com/best-k-indie-artists/") is not None
 
 
 async def test_feed_backfill_pages_with_paged_and_stays_silent(

@@ -65,7 +65,7 @@ async def test_jsonl_categories_map_through_the_taxonomy(store: Store, tmp_path:
     settings = make_settings([{"name": "local", "kind": "file", "url": str(path)}])
     async with Ingestor(store, settings) as ingestor:
         await ingestor.poll(settings.sources[0])
-    post = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
+    post = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-knk/")
     assert post is not None and set(post.categories) == {"interviews", "k-pop-interviews"}
 
 
@@ -147,4 +147,4 @@ async def test_ad_hoc_targets_are_sniffed(
     assert (rss.kind, page.kind, rest.kind, atom.kind) == ("feed", "listing", "wordpress", "file")
     assert all(r.error is None and r.silent for r in (rss, page, rest, atom))
     assert rss.name == feed_server.url("/some/rss")
-    assert await store.source_state(str(local)) is not None
+    assert await store.sources.state(str(local)) is not None

@@ -25,7 +25,7 @@ async def test_a_listing_page_gives_titles_links_teasers_images(
         report = await ingestor.poll(settings.sources[0])
 
     assert report.error is None and len(report.new) == 3
-    hmlt = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-hmlt-and-kei-li/")
+    hmlt = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-hmlt-and-kei-li/")
     assert hmlt is not None
     # Lazy-loaded image: the real one is in data-src, not the placeholder src.
     assert (
@@ -37,7 +37,7 @@ async def test_a_listing_page_gives_titles_links_teasers_images(
     assert hmlt.teaser.startswith("We’re bringing you an interview from HMLT and KEI-LI.")
     assert hmlt.teaser.endswith("a singer, producer…") and "Read More" not in hmlt.teaser
     # A relative link with a tracking parameter becomes the canonical URL.
-    vicke = await store.post_by_url(
+    vicke = await store.posts.by_url(
         "https://www.kcrush.com/kcrush-interview-with-singer-songwriter-vicke-blanka/"
     )
     assert vicke is not None

@@ -43,19 +43,19 @@ async def test_posts_come_with_image_tags_and_categories_with_parents(
         report = await ingestor.poll(settings.sources[0])
 
     assert report.error is None and len(report.new) == 2 and report.silent
-    post = await store.post_by_url(
+    post = await store.posts.by_url(
         "https://www.kcrush.com/kcrush-interview-with-webtoon-artist-oh-sung-dae/"
     )
     assert post is not None
     assert post.image_url == "https://www.kcrush.com/wp-content/uploads/2021/03/oh-sung-dae.jpg"
     assert set(post.categories) == {"featured-interview", "webtoon-interviews"}
-    assert await store.post_tags(post.id or 0) == ["Oh Sung-dae", "Webtoon"]
+    assert await store.posts.tags(post.id or 0) == ["Oh Sung-dae", "Webtoon"]
     assert post.published_at == datetime(2021, 3, 16, 10, 20, tzinfo=UTC)
     assert "Read More" not in post.teaser and post.teaser.endswith("over 10 years…")
     # Categories arrive with their parents, even a grandchild WordPress lists before its parent.
-    assert "webtoon-interviews" in await store.descendants("interviews")
-    assert "k-pop-interviews" in await store.descendants("interviews")
-    mcnd = await store.post_by_url("https://www.kcrush.com/kcrush-interview-with-mcnd/")
+    assert "webtoon-interviews" in await store.posts.descendants("interviews")
+    assert "k-pop-interviews" in await store.posts.descendants("interviews")
+    mcnd = await store.posts.by_url("https://www.kcrush.com/kcrush-interview-with-mcnd/")
     assert mcnd is not None and mcnd.title == "Kcrush Interview with MCND – “ICE AGE”"
     # The poll asked for embedded data.
     posts_requests = [p for p, _ in feed_server.requests if p.startswith("/wp-json/wp/v2/posts")]

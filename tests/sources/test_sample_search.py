@@ -48,11 +48,11 @@ def test_the_committed_archive_is_what_the_builder_makes() -> None:
 
 async def test_every_sample_post_is_found_by_two_words_of_its_title(store: Store) -> None:
     posts = load_sample_posts()
-    await store.upsert_posts(posts, source="sample", pushable=False)
+    await store.posts.upsert(posts, source="sample", pushable=False)
     misses = []
     for post in posts:
         query = " ".join(distinctive_words(post.title))
-        hits, _ = await store.search(query, limit=3)
+        hits, _ = await store.posts.search(query, limit=3)
         if post.url not in [h.post.url for h in hits]:
             misses.append((query, post.title))
     assert misses == []
@@ -60,7 +60,7 @@ async def test_every_sample_post_is_found_by_two_words_of_its_title(store: Store
 
 @pytest.mark.parametrize("query", ["크나큰", "크나"])
 async def test_hangul_queries_find_hangul_text(store: Store, query: str) -> None:
-    await store.upsert_posts(load_sample_posts(), source="sample", pushable=False)
-    hits, total = await store.search(query)
+    await store.posts.upsert(load_sample_posts(), source="sample", pushable=False)
+    hits, total = await store.posts.search(query)
     assert total >= 1
     assert hits[0].post.url == "https://www.kcrush.com/kcrush-interview-with-knk/"

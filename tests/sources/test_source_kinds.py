@@ -56,7 +56,7 @@ async def test_a_kind_registered_on_the_ingestor_polls_end_to_end(
     assert await count(store, "SELECT count(*) FROM posts WHERE pushable = 1") == 1
     assert backfill.pages == 1 and backfill.unchanged == 3  # one page: nothing to page on
     assert feed_server.hits["/export.jsonl"] == 4
-    state = await store.source_state("export")
+    state = await store.sources.state("export")
     assert state is not None and state["kind"] == "jsonl" and state["etag"] == '"v2"'
 
 

@@ -15,7 +15,7 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 async def queue(store: Store, outbox: Outbox, rows: list[tuple[str, str]], at: datetime) -> None:
     for _, chat in rows:
-        await store.subscribe(ChatRef.parse(chat), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef.parse(chat), ["interviews"], Mode.INSTANT)
     async with outbox.transaction() as db:
         await outbox.insert(
             db, [NewRow(item, chat, {"reply": {}}, item) for item, chat in rows], at
@@ -29,9 +29,9 @@ async def ids(outbox: Outbox) -> dict[tuple[str, str], int]:
 async def test_history_says_what_went_where_newest_first_with_the_post_and_the_reason(
     store: Store,
 ) -> None:
-    result = await store.upsert_posts([make_post(1), make_post(2)], source="t", pushable=True)
+    result = await store.posts.upsert([make_post(1), make_post(2)], source="t", pushable=True)
     first, second = (f"post:{post_id}" for post_id in result.new)
-    outbox = Outbox(store)
+    outbox = store.outbox
     await queue(
         store,
         outbox,
@@ -72,7 +72,7 @@ async def test_history_says_what_went_where_newest_first_with_the_post_and_the_r
 
 
 async def test_backlog_counts_what_still_waits_per_platform_and_its_oldest(store: Store) -> None:
-    outbox = Outbox(store)
+    outbox = store.outbox
     assert await outbox.backlog() == {}
     await queue(store, outbox, [("post:1", "telegram:1"), ("post:1", "discord:77")], NOW)
     await queue(store, outbox, [("post:2", "telegram:1")], NOW + timedelta(minutes=5))

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kcrush_bot.core.errors import ConfigError
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.storage import Store
-from kcrush_bot.storage.outbox import Backlog, NewRow, Outbox
+from kcrush_bot.storage.outbox import Backlog, NewRow
 from kcrush_bot.web import HttpServer, PrometheusMetrics, bot_server
 from kcrush_bot.web.health import Health
 
@@ -99,8 +99,8 @@ async def test_metrics_are_prometheus_text_with_the_outbox_read_at_each_scrape(
     metrics.polled("kcrush", False)
     metrics.push_notice("accepted")
     metrics.command_seconds("latest", 0.003)
-    outbox = Outbox(store)
-    await store.subscribe(ChatRef.parse("telegram:1"), ["interviews"], Mode.INSTANT)
+    outbox = store.outbox
+    await store.chats.subscribe(ChatRef.parse("telegram:1"), ["interviews"], Mode.INSTANT)
     queued = datetime.now(UTC) - timedelta(minutes=2)
     async with outbox.transaction() as db:
         await outbox.insert(db, [NewRow("post:1", "telegram:1", {}, "a")], queued)

@@ -6,6 +6,7 @@ The core never imports aiosqlite or a platform SDK; it talks to these.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,9 +26,32 @@ from kcrush_bot.core.models import (
 )
 from kcrush_bot.core.replies import Reply
 
+# -- the store, by role ------------------------------------------------------------------------
+#
+# The store is a set of repositories, one per aggregate (``store.posts``, ``store.chats``,
+# ``store.sources``, ``store.announcements``). Each role below names only the methods it calls;
+# the SQLite repositories in ``kcrush_bot.storage`` implement them, and so must any other backend.
+# What ingest needs is ``kcrush_bot.sources.ports.SourceStore``.
 
-class PostStore(Protocol):
-    """The store as the commands see it (implemented by ``storage.Store``)."""
+
+@dataclass(slots=True)
+class UpsertResult:
+    """What storing a batch of posts did: ids of new and of edited posts, and how many were
+    already stored as they are."""
+
+    new: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+class PostReader(Protocol):
+    """The archive as the commands read it."""
 
     async def latest(self, limit: int = 5, category: str | None = None) -> list[Post]: ...
 
@@ -38,6 +62,19 @@ class PostStore(Protocol):
     async def categories(self) -> list[Category]: ...
 
     async def category_counts(self) -> list[CategoryCount]: ...
+
+    async def for_chat_since(
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
+    ) -> list[Post]: ...
+
+
+class ChatBook(Protocol):
+    """Chats' subscriptions and digests as the commands change and read them."""
 
     async def subscribe(
         self,
@@ -60,16 +97,13 @@ class PostStore(Protocol):
 
     async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]: ...
 
-    async def posts_for_chat_since(
-        self,
-        chat: ChatRef,
-        since: datetime | None,
-        *,
-        limit: int = 200,
-        pushable_only: bool = False,
-    ) -> list[Post]: ...
+    async def inactive(self) -> list[tuple[ChatRef, str]]: ...
 
-    async def create_announcement(
+
+class AnnouncementBook(Protocol):
+    """Announcement drafts and the audit log, as the moderators' commands use them."""
+
+    async def create(
         self,
         text: str,
         category: str | None,
@@ -78,9 +112,9 @@ class PostStore(Protocol):
         scheduled_for: datetime | None = None,
     ) -> int: ...
 
-    async def announcement(self, announcement_id: int) -> Announcement | None: ...
+    async def get(self, announcement_id: int) -> Announcement | None: ...
 
-    async def set_announcement_status(
+    async def set_status(
         self, announcement_id: int, status: str, *, expect: str = "draft"
     ) -> bool: ...
 
@@ -88,11 +122,70 @@ class PostStore(Protocol):
         self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
     ) -> None: ...
 
+
+class SourceHealthView(Protocol):
+    """How the sources' polls are going (the status command)."""
+
+    async def health(self) -> list[SourceHealth]: ...
+
+
+class CommandStore(Protocol):
+    """The store as the commands see it (implemented by ``storage.Store``)."""
+
+    @property
+    def posts(self) -> PostReader: ...
+
+    @property
+    def chats(self) -> ChatBook: ...
+
+    @property
+    def announcements(self) -> AnnouncementBook: ...
+
+    @property
+    def sources(self) -> SourceHealthView: ...
+
     async def stats(self) -> ArchiveStats: ...
 
-    async def source_health(self) -> list[SourceHealth]: ...
 
-    async def inactive_chats(self) -> list[tuple[ChatRef, str]]: ...
+class PublisherPosts(Protocol):
+    """What fan-out and digests read of the archive."""
+
+    async def categories(self) -> list[Category]: ...
+
+    async def by_ids(self, ids: Sequence[int]) -> list[Post]: ...
+
+    async def for_chat_since(
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
+    ) -> list[Post]: ...
+
+
+class PublisherChats(Protocol):
+    """Who gets what, and what delivery learns about chats (blocked, moved)."""
+
+    async def subscriptions(self, chat: ChatRef | None = None) -> list[Subscription]: ...
+
+    async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]: ...
+
+    async def mark_digest_sent(self, chat: ChatRef, at: datetime) -> None: ...
+
+    async def deactivate(self, chat: ChatRef, reason: str) -> None: ...
+
+    async def move(self, old: ChatRef, new: ChatRef) -> None: ...
+
+
+class PublisherStore(Protocol):
+    """The store as the publisher sees it, beside the outbox (which is storage's own)."""
+
+    @property
+    def posts(self) -> PublisherPosts: ...
+
+    @property
+    def chats(self) -> PublisherChats: ...
 
 
 class ScheduleView(Protocol):

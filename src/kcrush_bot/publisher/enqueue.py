@@ -15,13 +15,14 @@ from datetime import datetime
 from kcrush_bot.core.models import Post
 from kcrush_bot.core.replies import Cards, TeaserCard, Text
 from kcrush_bot.publisher.payloads import payload_of
-from kcrush_bot.storage.outbox import NewRow, stamp
+from kcrush_bot.storage.db import to_db_time
+from kcrush_bot.storage.outbox import NewRow
 
 
 def sort_key(when: datetime, kind: str, number: int) -> str:
     """Publication order within a chat: the time, then the kind and a zero-padded id, so that
     two rows of the same second still sort the way they were published."""
-    return f"{stamp(when)} {kind}:{number:012d}"
+    return f"{to_db_time(when)} {kind}:{number:012d}"
 
 
 def post_rows(

@@ -54,7 +54,7 @@ from kcrush_bot.publisher.limits import Limits, Pacer
 from kcrush_bot.publisher.payloads import payload_of
 from kcrush_bot.publisher.worker import DEFAULT_CONCURRENCY, DeliveryStats, DeliveryWorker
 from kcrush_bot.settings import Settings, SourceSettings
-from kcrush_bot.storage.outbox import NewRow, Outbox, stamp
+from kcrush_bot.storage.outbox import NewRow, stamp
 from kcrush_bot.storage.store import Store
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Publisher:
         self.clock = clock or _utc_now
         self.shutdown_grace = shutdown_grace
         self.refresh_seconds = refresh_seconds
-        self.outbox = Outbox(store)
+        self.outbox = store.outbox
         pacer_options: dict[str, Any] = {} if headroom is None else {"headroom": headroom}
         self.pacers = {
             name: Pacer(Limits.for_platform(name, settings.delivery), **pacer_options)
@@ -210,8 +210,9 @@ class Publisher:
 
         async with AsyncExitStack() as stack:
             store = self.store
-            if self.store.path != ":memory:":
-                store = await stack.enter_async_context(Store.open(self.store.path, upgrade=False))
+            if self.store.db.path != ":memory:":
+                second = Store.open(self.store.db.path, upgrade=False, clock=self.store.db.clock)
+                store = await stack.enter_async_context(second)
             ingestor = await stack.enter_async_context(
                 Ingestor(store, self.settings, metrics=self.metrics)
             )
@@ -305,7 +306,7 @@ class Publisher:
     async def _categories(self) -> CategoryIndex:
         if self.service is not None:
             return await self.service.categories()
-        return CategoryIndex(await self.store.categories())
+        return CategoryIndex(await self.store.posts.categories())
 
     async def enqueue_new_posts(self) -> int:
         """Outbox rows for pushable posts not yet fanned out; returns how many rows."""
@@ -315,10 +316,10 @@ class Publisher:
                 pending = await self.outbox.posts_to_publish(FANOUT_CHUNK)
                 if not pending:
                     break
-                posts = {p.id: p for p in await self.store.posts_by_ids([i for i, _ in pending])}
+                posts = {p.id: p for p in await self.store.posts.by_ids([i for i, _ in pending])}
                 index = await self._categories()
                 names = index.names()
-                subs = SubscriptionIndex(await self.store.subscriptions(), INSTANT)
+                subs = SubscriptionIndex(await self.store.chats.subscriptions(), INSTANT)
                 rows: list[NewRow] = []
                 for post_id, published in pending:
                     post = posts.get(post_id)
@@ -341,7 +342,7 @@ class Publisher:
             due = await self.outbox.announcements_to_send(self.clock())
             if not due:
                 return 0
-            subs = await self.store.subscriptions()
+            subs = await self.store.chats.subscriptions()
             index = await self._categories()
             for item in due:
                 chats = [chat.key for chat in audience(subs, item["category"], index)]
@@ -362,7 +363,7 @@ class Publisher:
         """Enqueue every digest due at ``now`` (see ``publisher.digests``); returns how many
         chats' digests were handled (an empty digest is marked sent without a message unless
         ``digest.send_empty``)."""
-        schedules = await self.store.digests()
+        schedules = await self.store.chats.digests()
         self._digests = {s.chat.key: s for s in schedules}
         changed = await self.outbox.digest_changed_at()
         done = 0
@@ -404,9 +405,9 @@ class Publisher:
             since = digest_window_start(schedule, now)
             # Only pushable posts (a source's silent first sight is archive, not news) that
             # the chat's daily/weekly subscriptions match, keywords included.
-            found = await self.store.posts_for_chat_since(chat, since, pushable_only=True)
+            found = await self.store.posts.for_chat_since(chat, since, pushable_only=True)
             index = await self._categories()
-            posts = digest_posts(found, await self.store.subscriptions(chat), index)
+            posts = digest_posts(found, await self.store.chats.subscriptions(chat), index)
             replies = build_digest(
                 posts,
                 frequency=schedule.frequency,
@@ -427,7 +428,7 @@ class Publisher:
             # neither, so a digest is neither skipped nor repeated.
             async with self.outbox.transaction() as db:
                 queued = await self.outbox.insert(db, rows, now)
-                await self.store.mark_digest_sent(chat, now)
+                await self.store.chats.mark_digest_sent(chat, now)
         log.info(
             "%s digest for %s (%s): %d posts, %d messages",
             schedule.frequency.value,
@@ -444,7 +445,7 @@ class Publisher:
         """The cron job of one schedule: every chat that has it now (read afresh) gets its
         digest if due, each on its own, so one chat's failure does not hold up the others."""
         try:
-            schedules = [s for s in await self.store.digests() if signature(s) == sig]
+            schedules = [s for s in await self.store.chats.digests() if signature(s) == sig]
             changed = await self.outbox.digest_changed_at()
         except Exception:
             log.exception("digests at %s failed", digest_job_id(sig))
@@ -491,7 +492,7 @@ class Publisher:
         schedule and removed when the last one leaves it, never replaced while in use, so a
         refresh never moves a fire time.
         """
-        schedules = await self.store.digests()
+        schedules = await self.store.chats.digests()
         self._digests = {s.chat.key: s for s in schedules}
         groups: dict[Signature, DigestSchedule] = {}
         for schedule in schedules:

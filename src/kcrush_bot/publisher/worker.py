@@ -47,6 +47,7 @@ from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.publisher.limits import Pacer
 from kcrush_bot.publisher.payloads import reply_of
 from kcrush_bot.settings import DeliverySettings
+from kcrush_bot.storage.db import to_db_time
 from kcrush_bot.storage.outbox import (
     FAILED,
     PENDING,
@@ -56,7 +57,6 @@ from kcrush_bot.storage.outbox import (
     Outbox,
     OutboxRow,
     Outcome,
-    stamp,
 )
 from kcrush_bot.storage.store import Store
 
@@ -309,7 +309,7 @@ class DeliveryWorker:
                 Outcome(
                     row.id,
                     FAILED,
-                    stamp(self.clock()),
+                    to_db_time(self.clock()),
                     attempts=row.attempts + 1,
                     error=f"unusable row: {exc}"[:500],
                 )
@@ -331,7 +331,7 @@ class DeliveryWorker:
                 Outcome(
                     row.id,
                     FAILED,
-                    stamp(self.clock()),
+                    to_db_time(self.clock()),
                     attempts=row.attempts + 1,
                     error=str(exc)[:500],
                 )
@@ -352,7 +352,7 @@ class DeliveryWorker:
             self.metrics.delivered(row.platform, "sent")
             health = self._health[row.platform]
             health.probes.discard(row.id)
-            await self._commit(Outcome(row.id, SENT, stamp(self.clock()), ",".join(ids)))
+            await self._commit(Outcome(row.id, SENT, to_db_time(self.clock()), ",".join(ids)))
             if health.failing:
                 health.failing = False
                 released = await self.outbox.release_transient(row.platform, self.clock())
@@ -401,7 +401,7 @@ class DeliveryWorker:
                 error,
             )
             await self._commit(
-                Outcome(row.id, FAILED, stamp(now), attempts=attempts, error=note[:500])
+                Outcome(row.id, FAILED, to_db_time(now), attempts=attempts, error=note[:500])
             )
             return
         self.stats.retried += 1
@@ -411,7 +411,12 @@ class DeliveryWorker:
         due = now + timedelta(seconds=delay, microseconds=1)
         await self._commit(
             Outcome(
-                row.id, PENDING, stamp(now), due_at=stamp(due), attempts=attempts, error=note[:500]
+                row.id,
+                PENDING,
+                to_db_time(now),
+                due_at=to_db_time(due),
+                attempts=attempts,
+                error=note[:500],
             )
         )
 
@@ -419,8 +424,7 @@ class DeliveryWorker:
         """Blocked, kicked, deleted: deactivate after this one try and drop what was queued."""
         self.stats.dropped_chats += 1
         self.metrics.delivered(row.platform, "unreachable")
-        async with self.outbox.guard():
-            await self.store.deactivate_chat(chat, reason)
+        await self.store.chats.deactivate(chat, reason)
         dropped = await self.outbox.drop_chat(row.id, row.chat_key, reason, self.clock())
         self.pacers[row.platform].forget(row.chat_key)
         log.warning(
@@ -439,14 +443,12 @@ class DeliveryWorker:
         self.stats.moved_chats += 1
         self.metrics.delivered(row.platform, "moved")
         try:
-            async with self.outbox.guard():
-                await self.store.move_chat(chat, new)
+            await self.store.chats.move(chat, new)
         except sqlite3.IntegrityError:
             # The new chat is already known (subscribed on its own): send it there once, and
             # retire the old id so nothing more is queued for it.
             await self.outbox.copy_to_chat(row.id, new.key, self.clock())
-            async with self.outbox.guard():
-                await self.store.deactivate_chat(chat, f"moved to {new.key}")
+            await self.store.chats.deactivate(chat, f"moved to {new.key}")
         else:
             await self.outbox.resend_moved(row.id, self.clock())
         self.pacers[row.platform].forget(chat.key)

@@ -53,7 +53,7 @@ from kcrush_bot.sources.kinds import (
 )
 from kcrush_bot.sources.normalise import CategoryMap
 from kcrush_bot.sources.ports import SourceStore
-from kcrush_bot.storage.store import from_db_time
+from kcrush_bot.storage.db import from_db_time
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class Ingestor:
         """Poll one source now; every problem with it comes back as ``report.error``."""
         report = SourceReport(source.name, source.kind, source.url)
         now = self._now()
-        state = await self._store.source_state(source.name)
+        state = await self._store.sources.state(source.name)
         if not (force or backfill) and state and state.get("failures"):
             next_at = from_db_time(state.get("next_poll_at"))
             if next_at is not None and next_at > now:
@@ -372,7 +372,7 @@ class Ingestor:
         and a bad document is reported in ``report.error`` without counting as a failure.
         """
         report = SourceReport(source.name, source.kind, source.url)
-        state = await self._store.source_state(source.name)
+        state = await self._store.sources.state(source.name)
         report.silent = _first_sight(state)
         try:
             kind = self._kinds.named(source.kind)
@@ -399,8 +399,8 @@ class Ingestor:
     ) -> None:
         """Store a reading's categories and posts (silently when ``report.silent``)."""
         if collected.categories:
-            await self._store.upsert_wordpress_categories(collected.categories)
-        result = await self._store.upsert_posts(
+            await self._store.posts.upsert_wordpress_categories(collected.categories)
+        result = await self._store.posts.upsert(
             collected.posts, source=source.name, pushable=not report.silent
         )
         report.new = list(result.new)
@@ -412,7 +412,7 @@ class Ingestor:
         self, source: SourceSettings, collected: _Collected, now: datetime
     ) -> None:
         """Store a good poll: its validators for the next conditional read, and when it is due."""
-        await self._store.record_poll(
+        await self._store.sources.record_poll(
             source.name,
             collected.kind,
             source.url,
@@ -443,7 +443,7 @@ class Ingestor:
         failures = int(state.get("failures") or 0) + 1 if state else 1
         next_at = self._now() + timedelta(seconds=self.backoff_seconds(source, failures))
         try:
-            await self._store.record_poll(
+            await self._store.sources.record_poll(
                 source.name,
                 report.kind,
                 source.url,

@@ -26,18 +26,12 @@ class StoredPosts(Protocol):
     def unchanged(self) -> int: ...
 
 
-class SourceStore(Protocol):
-    async def source_state(self, name: str) -> dict[str, Any] | None:
+class PollStates(Protocol):
+    """``store.sources``: each source's poll state."""
+
+    async def state(self, name: str) -> dict[str, Any] | None:
         """The source's row: ``etag``, ``last_modified``, ``first_seen_at``, ``failures``,
         ``next_poll_at`` (a database time) …; None for a source never polled."""
-        ...
-
-    async def upsert_wordpress_categories(self, rows: Iterable[CategoryRow]) -> None: ...
-
-    async def upsert_posts(
-        self, posts: Iterable[Post], *, source: str | None, pushable: bool
-    ) -> StoredPosts:
-        """Store posts in one transaction; ``pushable=False`` archives them silently."""
         ...
 
     async def record_poll(
@@ -52,3 +46,23 @@ class SourceStore(Protocol):
         error: str | None = None,
         next_poll_at: datetime | None = None,
     ) -> None: ...
+
+
+class PostIntake(Protocol):
+    """``store.posts``: where a reading's posts and categories go, each call one transaction."""
+
+    async def upsert_wordpress_categories(self, rows: Iterable[CategoryRow]) -> None: ...
+
+    async def upsert(
+        self, posts: Iterable[Post], *, source: str | None, pushable: bool
+    ) -> StoredPosts:
+        """Store posts in one transaction; ``pushable=False`` archives them silently."""
+        ...
+
+
+class SourceStore(Protocol):
+    @property
+    def sources(self) -> PollStates: ...
+
+    @property
+    def posts(self) -> PostIntake: ...

@@ -1,5 +1,7 @@
-"""The post store: SQLite through aiosqlite, numbered SQL migrations, FTS5 search."""
+"""Storage: one SQLite database (``db``), numbered SQL migrations, and a repository per
+aggregate (``posts``, ``chats``, ``sources``, ``announcements``, ``outbox``) held by ``Store``."""
 
-from kcrush_bot.storage.store import Store, UpsertResult
+from kcrush_bot.core.ports import UpsertResult
+from kcrush_bot.storage.store import Store
 
 __all__ = ["Store", "UpsertResult"]

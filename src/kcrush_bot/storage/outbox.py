@@ -5,28 +5,28 @@ sleeps until the next due row). A row moves ``pending`` → ``sending`` (claimed
 ``sent`` | ``pending`` again with a later ``due_at`` (retry) | ``failed`` (gave up) |
 ``dropped`` (the chat went away). Enqueueing is idempotent by ``UNIQUE (item, chat_key)``.
 
-Only this module writes outbox SQL. Its transactions go through ``Store.transaction()`` under
-one lock of its own, so the publisher's claims and outcome commits never interleave with one
-another on the shared connection.
+Only this module writes outbox SQL. Its transactions go through ``Database.transaction()``,
+whose lock keeps the publisher's claims and outcome commits from interleaving with one another
+(or with any repository's) on the shared connection.
 
-Times in the outbox are fixed-width ISO 8601 UTC with microseconds, so that text order is time
-order and a ``retry_after`` of half a second is not rounded away.
+Times are the database's one stored form (``storage/db.py``): fixed-width UTC with
+microseconds, so text order is time order and a ``retry_after`` of half a second is not
+rounded away.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from kcrush_bot.storage.store import Store
+from kcrush_bot.storage.db import Database, as_utc, from_db_time, to_db_time
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,8 @@ TRANSIENT = "transient: "
 RATE_LIMITED = "rate limited: "
 
 
-def stamp(value: datetime) -> str:
-    """Fixed-width UTC text for outbox times: comparable as text, microsecond precision."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+# The outbox's older name for the database's one time form; kept for callers not yet moved.
+stamp = to_db_time
 
 
 def platform_range(platform: str) -> tuple[str, str]:
@@ -119,32 +116,15 @@ class Delivery:
 
 
 class Outbox:
-    """The outbox table on the store's connection."""
+    """The outbox table on the shared database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.db: aiosqlite.Connection = store.db
-        # One connection is shared by everything, and a second BEGIN while a transaction is
-        # open on it fails. If the store serialises its transactions itself (a ``write_lock``
-        # taken by ``Store.transaction``), that is enough; otherwise this lock at least keeps
-        # the publisher's own transactions (claims, outcome groups, fan-outs, and the store
-        # calls made under ``guard``) one at a time.
-        self._store_locks = isinstance(getattr(store, "write_lock", None), asyncio.Lock)
-        self.lock = asyncio.Lock()
-
-    @asynccontextmanager
-    async def guard(self) -> AsyncIterator[None]:
-        """Hold while calling a store method that opens its own transaction."""
-        if self._store_locks:
-            yield
-        else:
-            async with self.lock:
-                yield
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self.guard(), self.store.transaction() as db:
-            yield db
+        async with self.db.transaction() as conn:
+            yield conn
 
     # -- enqueueing ----------------------------------------------------------------------------
 
@@ -155,8 +135,7 @@ class Outbox:
         """
         if not rows:
             return 0
-        when = stamp(now)
-        created = when[:19] + "+00:00"
+        when = to_db_time(now)
         cursor = await db.executemany(
             "INSERT OR IGNORE INTO outbox (item, chat_key, payload, sort_key, due_at, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -167,7 +146,7 @@ class Outbox:
                     json.dumps(r.payload, ensure_ascii=False, separators=(",", ":")),
                     r.sort_key,
                     when,
-                    created,
+                    when,
                 )
                 for r in rows
             ],
@@ -176,7 +155,7 @@ class Outbox:
 
     async def posts_to_publish(self, limit: int = 500) -> list[tuple[int, str]]:
         """Pushable posts not yet fanned out: (id, publication time), oldest first."""
-        async with self.db.execute(
+        async with self.db.connection.execute(
             "SELECT id, coalesce(published_at, first_seen_at) FROM posts "
             "WHERE pushable = 1 AND enqueued_at IS NULL ORDER BY 2, id LIMIT ?",
             (limit,),
@@ -188,12 +167,12 @@ class Outbox:
     ) -> None:
         await db.executemany(
             "UPDATE posts SET enqueued_at = ? WHERE id = ?",
-            [(stamp(now), post_id) for post_id in post_ids],
+            [(to_db_time(now), post_id) for post_id in post_ids],
         )
 
     async def announcements_to_send(self, now: datetime) -> list[dict[str, Any]]:
         """Confirmed announcements not yet fanned out whose time has come (or that have none)."""
-        async with self.db.execute(
+        async with self.db.connection.execute(
             "SELECT id, text, category, coalesce(confirmed_at, created_at), scheduled_for "
             "FROM announcements WHERE status = 'confirmed' AND enqueued_at IS NULL "
             "ORDER BY id"
@@ -201,10 +180,8 @@ class Outbox:
             rows = await cursor.fetchall()
         due = []
         for r in rows:
-            scheduled = datetime.fromisoformat(r[4]) if r[4] else None
-            if scheduled is not None and scheduled.tzinfo is None:
-                scheduled = scheduled.replace(tzinfo=UTC)
-            if scheduled is not None and scheduled > now:
+            scheduled = from_db_time(r[4])
+            if scheduled is not None and scheduled > as_utc(now):
                 continue
             due.append(
                 {"id": int(r[0]), "text": r[1], "category": r[2], "at": r[3], "scheduled": r[4]}
@@ -213,15 +190,14 @@ class Outbox:
 
     async def scheduled_announcements(self) -> list[tuple[int, datetime]]:
         """Confirmed, not yet fanned out, with a time: what the scheduler's date jobs wait for."""
-        async with self.db.execute(
+        async with self.db.connection.execute(
             "SELECT id, scheduled_for FROM announcements WHERE status = 'confirmed' "
             "AND enqueued_at IS NULL AND scheduled_for IS NOT NULL"
         ) as cursor:
             rows = await cursor.fetchall()
         found = []
         for r in rows:
-            when = datetime.fromisoformat(r[1])
-            found.append((int(r[0]), when if when.tzinfo else when.replace(tzinfo=UTC)))
+            found.append((int(r[0]), as_utc(datetime.fromisoformat(r[1]))))
         return found
 
     async def mark_announcement_enqueued(
@@ -230,14 +206,14 @@ class Outbox:
         # 'sent' once fanned out: every chat's delivery is then the outbox's business.
         await db.execute(
             "UPDATE announcements SET enqueued_at = ?, status = 'sent' WHERE id = ?",
-            (stamp(now), announcement_id),
+            (to_db_time(now), announcement_id),
         )
 
     async def digest_changed_at(self) -> dict[str, datetime]:
         """When each chat's digest schedule was last set: a digest is never due before that."""
-        async with self.db.execute("SELECT chat_key, updated_at FROM digests") as cursor:
+        async with self.db.connection.execute("SELECT chat_key, updated_at FROM digests") as cursor:
             rows = await cursor.fetchall()
-        return {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+        return {r[0]: as_utc(datetime.fromisoformat(r[1])) for r in rows}
 
     # -- claiming ------------------------------------------------------------------------------
 
@@ -260,7 +236,7 @@ class Outbox:
         """
         if limit <= 0 or not platforms:
             return [], []
-        when = stamp(now)
+        when = to_db_time(now)
         platform_sql = " OR ".join("(o.chat_key >= ? AND o.chat_key < ?)" for _ in platforms)
         params: list[Any] = [when]
         for name in platforms:
@@ -310,10 +286,10 @@ class Outbox:
         if not platforms:
             return None
         platform_sql = " OR ".join("(o.chat_key >= ? AND o.chat_key < ?)" for _ in platforms)
-        params: list[Any] = [stamp(now)]
+        params: list[Any] = [to_db_time(now)]
         for name in platforms:
             params.extend(platform_range(name))
-        async with self.db.execute(
+        async with self.db.connection.execute(
             f"""
             SELECT o.due_at FROM outbox o
              WHERE o.status = 'pending' AND o.due_at > ? AND ({platform_sql})
@@ -325,7 +301,7 @@ class Outbox:
             params,
         ) as cursor:
             row = await cursor.fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
+        return from_db_time(row[0]) if row else None
 
     async def release(self, row_ids: Sequence[int]) -> None:
         """Claimed rows that were never handed to the platform go back to pending as they were."""
@@ -389,7 +365,7 @@ class Outbox:
             await db.execute(
                 "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL, "
                 "last_error = 'chat moved' WHERE id = ?",
-                (stamp(now), row_id),
+                (to_db_time(now), row_id),
             )
 
     async def copy_to_chat(self, row_id: int, new_chat_key: str, now: datetime) -> None:
@@ -399,7 +375,7 @@ class Outbox:
                 "INSERT OR IGNORE INTO outbox (item, chat_key, payload, sort_key, due_at, "
                 "created_at) SELECT item, ?, payload, sort_key, ?, created_at FROM outbox "
                 "WHERE id = ?",
-                (new_chat_key, stamp(now), row_id),
+                (new_chat_key, to_db_time(now), row_id),
             )
             await db.execute(
                 "UPDATE outbox SET status = 'dropped', last_error = ? WHERE id = ?",
@@ -415,7 +391,7 @@ class Outbox:
             cursor = await db.execute(
                 "UPDATE outbox SET status = 'pending', due_at = ?, claimed_at = NULL "
                 "WHERE status = 'sending'",
-                (stamp(now),),
+                (to_db_time(now),),
             )
             resent = int(cursor.rowcount or 0)
             await db.execute(
@@ -432,7 +408,7 @@ class Outbox:
             cursor = await db.execute(
                 "UPDATE outbox SET due_at = ? WHERE status = 'pending' AND due_at > ? "
                 "AND chat_key >= ? AND chat_key < ? AND last_error LIKE ?",
-                (stamp(now), stamp(now), low, high, TRANSIENT + "%"),
+                (to_db_time(now), to_db_time(now), low, high, TRANSIENT + "%"),
             )
             return int(cursor.rowcount or 0)
 
@@ -445,12 +421,12 @@ class Outbox:
                 "SELECT id FROM outbox WHERE status = 'pending' AND due_at > ? "
                 "AND chat_key >= ? AND chat_key < ? AND last_error LIKE ? "
                 "ORDER BY due_at, id LIMIT 1",
-                (stamp(now), low, high, TRANSIENT + "%"),
+                (to_db_time(now), low, high, TRANSIENT + "%"),
             ) as cursor:
                 row = await cursor.fetchone()
             if row is None:
                 return None
-            await db.execute("UPDATE outbox SET due_at = ? WHERE id = ?", (stamp(now), row[0]))
+            await db.execute("UPDATE outbox SET due_at = ? WHERE id = ?", (to_db_time(now), row[0]))
             return int(row[0])
 
     # -- figures -------------------------------------------------------------------------------
@@ -465,12 +441,14 @@ class Outbox:
             cursor = await db.execute(
                 "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'dropped') "
                 "AND created_at < ?",
-                (stamp(before)[:19] + "+00:00",),
+                (to_db_time(before),),
             )
             return int(cursor.rowcount or 0)
 
     async def counts(self) -> dict[str, int]:
-        async with self.db.execute("SELECT status, count(*) FROM outbox GROUP BY 1") as cursor:
+        async with self.db.connection.execute(
+            "SELECT status, count(*) FROM outbox GROUP BY 1"
+        ) as cursor:
             return {r[0]: int(r[1]) for r in await cursor.fetchall()}
 
     async def backlog(self) -> dict[str, Backlog]:
@@ -479,15 +457,12 @@ class Outbox:
         Read on every ``/metrics`` scrape and ``/healthz`` check: one pass over the
         ``(status, due_at)`` index's pending part, never the finished history.
         """
-        async with self.db.execute(
+        async with self.db.connection.execute(
             "SELECT substr(chat_key, 1, instr(chat_key, ':') - 1), count(*), min(created_at) "
             "FROM outbox WHERE status IN ('pending', 'sending') GROUP BY 1"
         ) as cursor:
             rows = await cursor.fetchall()
-        return {
-            str(r[0]): Backlog(int(r[1]), datetime.fromisoformat(r[2]) if r[2] else None)
-            for r in rows
-        }
+        return {str(r[0]): Backlog(int(r[1]), from_db_time(r[2])) for r in rows}
 
     # -- history -------------------------------------------------------------------------------
 
@@ -515,7 +490,7 @@ class Outbox:
         if failed:
             where.append("o.status IN ('failed', 'dropped')")
         params.append(limit)
-        async with self.db.execute(
+        async with self.db.connection.execute(
             "SELECT o.id, o.item, o.chat_key, o.status, o.attempts, o.created_at, o.sent_at, "
             "o.message_id, o.last_error, p.url, p.title "
             # The post's id is read out of the item, so the join is a primary-key lookup.
@@ -533,8 +508,8 @@ class Outbox:
                 chat_key=r[2],
                 status=r[3],
                 attempts=int(r[4]),
-                created_at=datetime.fromisoformat(r[5]),
-                sent_at=datetime.fromisoformat(r[6]) if r[6] else None,
+                created_at=from_db_time(r[5]) or self.db.now_utc(),
+                sent_at=from_db_time(r[6]),
                 message_ids=tuple(r[7].split(",")) if r[7] else (),
                 error=r[8],
                 post_url=r[9],

@@ -15,7 +15,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from kcrush_bot.core.errors import ConfigError
-from kcrush_bot.storage.outbox import Outbox
 from kcrush_bot.storage.store import Store
 from kcrush_bot.web.health import Health
 from kcrush_bot.web.metrics import BacklogReader, PrometheusMetrics
@@ -91,7 +90,7 @@ def bot_server(
     metrics: PrometheusMetrics,
 ) -> HttpServer:
     """The bot's server with its status routes; add more with ``add_routes`` before entering."""
-    read_backlog = Outbox(store).backlog
+    read_backlog = store.outbox.backlog
     metrics.outbox.platforms = sorted(platforms)
     server = HttpServer(*listen)
     server.add_routes(status_routes(Health(read_backlog, platforms), metrics, read_backlog))

@@ -57,13 +57,13 @@ async def draft(
             f"(this one has {len(text)})."
         )
     index = await service.categories()
-    chats = audience(await service.store.subscriptions(), category, index)
+    chats = audience(await service.store.chats.subscriptions(), category, index)
     if scheduled_for is not None and scheduled_for <= service.clock():
         raise BadInput("That time has passed: give a time in the future.")
-    announcement_id = await service.store.create_announcement(
+    announcement_id = await service.store.announcements.create(
         text, category, actor, scheduled_for=scheduled_for
     )
-    await service.store.audit(
+    await service.store.announcements.audit(
         actor, "announce draft", detail={"id": announcement_id, "category": category}
     )
     where = f" subscribed to {index.name_of(category)}" if category else ""
@@ -97,22 +97,24 @@ async def decide(
     service: CommandService, caller: Caller, announcement_id: int, *, confirm: bool
 ) -> list[Reply]:
     service.check_access(caller, Access.MODERATOR)
-    found = await service.store.announcement(announcement_id)
+    found = await service.store.announcements.get(announcement_id)
     if found is None:
         raise NotFound("That announcement no longer exists.")
     status = "confirmed" if confirm else "cancelled"
-    if not await service.store.set_announcement_status(announcement_id, status):
+    if not await service.store.announcements.set_status(announcement_id, status):
         return [
             Text(f"Announcement #{announcement_id} was already {found.status}.", ephemeral=True)
         ]
-    await service.store.audit(caller.actor, f"announce {status}", detail={"id": announcement_id})
+    await service.store.announcements.audit(
+        caller.actor, f"announce {status}", detail={"id": announcement_id}
+    )
     if not confirm:
         return [
             Text(f"Announcement #{announcement_id} cancelled; nothing was sent.", ephemeral=True)
         ]
     service.wake_delivery()
     chats = audience(
-        await service.store.subscriptions(), found.category, await service.categories()
+        await service.store.chats.subscriptions(), found.category, await service.categories()
     )
     return [
         Text(

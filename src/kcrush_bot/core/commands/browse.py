@@ -48,7 +48,7 @@ async def latest(call: Invocation) -> list[Reply]:
     elif words and _is_number(words[-1]):
         count, note = parse_count(words.pop(), maximum=LATEST_MAX)
     slug = await call.service.resolve_category(" ".join(words)) if words else None
-    posts = await call.service.store.latest(count, slug)
+    posts = await call.service.store.posts.latest(count, slug)
     index = await call.service.categories()
     where = f" in {index.name_of(slug)}" if slug else ""
     if not posts:
@@ -62,7 +62,7 @@ async def latest(call: Invocation) -> list[Reply]:
 async def search_page(service: CommandService, query: str, page: int) -> list[Reply]:
     """One page of results for ``query``, with previous/next buttons."""
     offset = (page - 1) * SEARCH_PAGE_SIZE
-    hits, total = await service.store.search(query, limit=SEARCH_PAGE_SIZE, offset=offset)
+    hits, total = await service.store.posts.search(query, limit=SEARCH_PAGE_SIZE, offset=offset)
     shown = query if len(query) <= 60 else query[:60] + "…"
     if not hits:
         if page > 1:
@@ -104,8 +104,8 @@ async def find_posts(
     next batch, or None when there is none."""
     text = text.strip()[:MAX_QUERY_CHARS]
     if not text:
-        return [(post, post.teaser) for post in await service.store.latest(limit)], None
-    hits, total = await service.store.search(text, limit=limit, offset=max(offset, 0))
+        return [(post, post.teaser) for post in await service.store.posts.latest(limit)], None
+    hits, total = await service.store.posts.search(text, limit=limit, offset=max(offset, 0))
     following = offset + len(hits)
     return [(hit.post, hit.snippet) for hit in hits], (
         following if hits and following < total else None
@@ -122,7 +122,7 @@ async def search(call: Invocation) -> list[Reply]:
 
 
 async def category_list(service: CommandService, page: int) -> list[Reply]:
-    counts = category_tree(await service.store.category_counts())
+    counts = category_tree(await service.store.posts.category_counts())
     pages = max(1, math.ceil(len(counts) / CATEGORY_PAGE_SIZE))
     page = min(max(page, 1), pages)
     chunk = counts[(page - 1) * CATEGORY_PAGE_SIZE : page * CATEGORY_PAGE_SIZE]
@@ -157,7 +157,7 @@ async def category(call: Invocation) -> list[Reply]:
     if not call.text:
         return await category_list(call.service, 1)
     slug = await call.service.resolve_category(call.text)
-    posts = await call.service.store.latest(LATEST_DEFAULT, slug)
+    posts = await call.service.store.posts.latest(LATEST_DEFAULT, slug)
     name = (await call.service.categories()).name_of(slug)
     if not posts:
         return [Text(f"Nothing has been published in {name} yet.")]

@@ -36,12 +36,12 @@ def parse_timezone(word: str) -> str | None:
 
 
 async def preview(service: CommandService, chat: ChatRef) -> list[Reply]:
-    schedules = await service.store.digests(chat)
+    schedules = await service.store.chats.digests(chat)
     schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
     since = digest_window_start(schedule, service.clock())
-    found = await service.store.posts_for_chat_since(chat, since, pushable_only=True)
+    found = await service.store.posts.for_chat_since(chat, since, pushable_only=True)
     index = await service.categories()
-    posts = digest_posts(found, await service.store.subscriptions(chat), index)
+    posts = digest_posts(found, await service.store.chats.subscriptions(chat), index)
     replies = build_digest(
         posts, frequency=schedule.frequency, category_names=index.names(), send_empty=False
     )
@@ -54,7 +54,7 @@ async def digest(call: Invocation) -> list[Reply]:
     service, chat = call.service, call.caller.chat
     words = call.words
     if not words:
-        schedules = await service.store.digests(chat)
+        schedules = await service.store.chats.digests(chat)
         if not schedules:
             return [Text("This chat has no digest. Try /digest daily 09:00 Asia/Seoul.")]
         s = schedules[0]
@@ -68,8 +68,8 @@ async def digest(call: Invocation) -> list[Reply]:
     if action == "preview":
         return await preview(service, chat)
     if action == "off":
-        removed = await service.store.clear_digest(chat)
-        await service.store.audit(call.caller.actor, "digest off", chat=chat)
+        removed = await service.store.chats.clear_digest(chat)
+        await service.store.announcements.audit(call.caller.actor, "digest off", chat=chat)
         return [
             Text("Digest turned off." if removed else "This chat had no digest.", ephemeral=True)
         ]
@@ -87,8 +87,8 @@ async def digest(call: Invocation) -> list[Reply]:
                 f"{word[:30]!r} is neither a time (HH:MM) nor a time zone (e.g. Asia/Seoul)."
             )
     schedule = DigestSchedule(chat, frequency, time=time, timezone=timezone, weekday=weekday)
-    await service.store.set_digest(schedule)
-    await service.store.audit(
+    await service.store.chats.set_digest(schedule)
+    await service.store.announcements.audit(
         call.caller.actor,
         "digest",
         chat=chat,

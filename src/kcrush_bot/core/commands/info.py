@@ -67,14 +67,14 @@ async def status(call: Invocation) -> list[Reply]:
     )
     if stats.outbox:
         lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())))
-    inactive = await service.store.inactive_chats()
+    inactive = await service.store.chats.inactive()
     if inactive:
         lines.append(f"Chats paused because the platform refused them: {len(inactive)}")
     if service.schedules is not None:
         upcoming = service.schedules.next_digest_times().get(call.caller.chat.key)
         if upcoming is not None:
             lines.append(f"Next digest here: {upcoming:%Y-%m-%d %H:%M %Z}")
-    for source in await service.store.source_health():
+    for source in await service.store.sources.health():
         state = source.state
         if source.state == "failing":
             state = f"failing ({source.failures}×): {(source.last_error or '')[:80]}"

@@ -22,7 +22,7 @@ from kcrush_bot.core.commands.registry import Command, Invocation, Registry
 from kcrush_bot.core.errors import BadInput, Forbidden, KcrushError
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.permissions import REFUSALS, Access, Caller, Moderators, allowed
-from kcrush_bot.core.ports import Metrics, Notifier, PostStore, ScheduleView
+from kcrush_bot.core.ports import CommandStore, Metrics, Notifier, ScheduleView
 from kcrush_bot.core.replies import ErrorReply, Reply
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class CommandService:
 
     def __init__(
         self,
-        store: PostStore,
+        store: CommandStore,
         registry: Registry,
         config: CoreConfig,
         *,
@@ -76,7 +76,7 @@ class CommandService:
 
     async def categories(self) -> CategoryIndex:
         if self._categories is None:
-            self._categories = CategoryIndex(await self.store.categories())
+            self._categories = CategoryIndex(await self.store.posts.categories())
         return self._categories
 
     def forget_categories(self) -> None:

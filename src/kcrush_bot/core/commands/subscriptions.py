@@ -63,7 +63,7 @@ async def subscribe_chat(
         slug = await service.resolve_category(word, listed_by=listed_by)
         if slug not in slugs:
             slugs.append(slug)
-    await service.store.subscribe(
+    await service.store.chats.subscribe(
         chat,
         slugs,
         mode,
@@ -71,8 +71,8 @@ async def subscribe_chat(
         title=caller.chat_title if caller else None,
         kind=caller.chat_kind if caller else None,
     )
-    if mode is not Mode.INSTANT and not await service.store.digests(chat):
-        await service.store.set_digest(
+    if mode is not Mode.INSTANT and not await service.store.chats.digests(chat):
+        await service.store.chats.set_digest(
             DigestSchedule(
                 chat,
                 mode,
@@ -80,7 +80,7 @@ async def subscribe_chat(
                 timezone=service.config.timezone,
             )
         )
-    await service.store.audit(
+    await service.store.announcements.audit(
         actor,
         "subscribe",
         chat=chat,
@@ -90,7 +90,7 @@ async def subscribe_chat(
     names = ", ".join(index.name_of(s) for s in slugs)
     extra = ""
     if mode is not Mode.INSTANT:
-        digest = (await service.store.digests(chat))[0]
+        digest = (await service.store.chats.digests(chat))[0]
         extra = f" The digest goes out at {digest.time} {digest.timezone}; /digest changes that."
     only = f" (only posts mentioning {' '.join(keywords)})" if keywords else ""
     return [Text(f"Subscribed to {names}{only}: {_describe_mode(mode)}.{extra}", ephemeral=True)]
@@ -111,14 +111,16 @@ async def unsubscribe_chat(
     listed_by: str = CHAT_CATEGORIES,
 ) -> list[Reply]:
     if not words or (len(words) == 1 and words[0].lower() == "all"):
-        removed = await service.store.unsubscribe(chat, None)
-        await service.store.audit(actor, "unsubscribe", chat=chat, detail="all")
+        removed = await service.store.chats.unsubscribe(chat, None)
+        await service.store.announcements.audit(actor, "unsubscribe", chat=chat, detail="all")
         if not removed:
             return [Text("This chat had no subscriptions.", ephemeral=True)]
         return [Text("Unsubscribed from everything. /subscribe brings posts back.", ephemeral=True)]
     slugs = [await service.resolve_category(w, listed_by=listed_by) for w in words[:MAX_CATEGORIES]]
-    removed = await service.store.unsubscribe(chat, slugs)
-    await service.store.audit(actor, "unsubscribe", chat=chat, detail={"categories": slugs})
+    removed = await service.store.chats.unsubscribe(chat, slugs)
+    await service.store.announcements.audit(
+        actor, "unsubscribe", chat=chat, detail={"categories": slugs}
+    )
     index = await service.categories()
     names = ", ".join(index.name_of(s) for s in slugs)
     if not removed:
@@ -133,7 +135,7 @@ async def unsubscribe(call: Invocation) -> list[Reply]:
 
 
 async def describe_subscriptions(service: CommandService, chat: ChatRef) -> str:
-    subs = await service.store.subscriptions(chat)
+    subs = await service.store.chats.subscriptions(chat)
     if not subs:
         return "This chat has no subscriptions. /subscribe starts with interviews."
     index = await service.categories()
@@ -145,7 +147,7 @@ async def describe_subscriptions(service: CommandService, chat: ChatRef) -> str:
         if not sub.active:
             line += f" — paused: {sub.inactive_reason or 'unreachable'}"
         lines.append(line)
-    for digest in await service.store.digests(chat):
+    for digest in await service.store.chats.digests(chat):
         when = f"{digest.weekday.title()} " if digest.frequency is Mode.WEEKLY else ""
         lines.append(f"Digest: {digest.frequency.value}, {when}{digest.time} {digest.timezone}.")
     return "\n".join(lines)

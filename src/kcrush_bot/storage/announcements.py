@@ -1,0 +1,103 @@
+"""The announcements repository: drafts, their confirmation, and the moderators' audit log.
+
+The public methods are the contract (``kcrush_bot.core.ports.AnnouncementRepo``). Fan-out of a
+confirmed announcement is the outbox's business (``storage/outbox.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from kcrush_bot.core.models import Announcement, ChatRef
+from kcrush_bot.storage.db import Database, from_db_time, to_db_time
+
+AUDIT_DETAIL_CHARS = 2000
+
+
+class AnnouncementRepository:
+    """Announcements and the audit log over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        text: str,
+        category: str | None,
+        author: str,
+        *,
+        scheduled_for: datetime | None = None,
+    ) -> int:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO announcements (text, category, author, created_at, scheduled_for) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (text, category, author, self._db.now_db(), to_db_time(scheduled_for)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    async def get(self, announcement_id: int) -> Announcement | None:
+        row = await self._db.one(
+            "SELECT id, text, category, author, status, created_at, confirmed_at, scheduled_for "
+            "FROM announcements WHERE id = ?",
+            (announcement_id,),
+        )
+        if row is None:
+            return None
+        return Announcement(
+            id=row["id"],
+            text=row["text"],
+            category=row["category"],
+            author=row["author"],
+            status=row["status"],
+            created_at=from_db_time(row["created_at"]) or self._db.now_utc(),
+            confirmed_at=from_db_time(row["confirmed_at"]),
+            scheduled_for=from_db_time(row["scheduled_for"]),
+        )
+
+    async def set_status(self, announcement_id: int, status: str, *, expect: str = "draft") -> bool:
+        """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
+        press of the confirm button does nothing the second time)."""
+        confirmed = self._db.now_db() if status == "confirmed" else None
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE announcements SET status = ?, confirmed_at = coalesce(?, confirmed_at) "
+                "WHERE id = ? AND status = ?",
+                (status, confirmed, announcement_id, expect),
+            )
+            return bool(cursor.rowcount)
+
+    async def audit(
+        self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
+    ) -> None:
+        text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO audit_log (at, actor, action, chat_key, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    self._db.now_db(),
+                    actor,
+                    action,
+                    chat.key if chat else None,
+                    text[:AUDIT_DETAIL_CHARS],
+                ),
+            )
+
+    async def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = await self._db.all(
+            "SELECT at, actor, action, chat_key, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {
+                "at": r["at"],
+                "actor": r["actor"],
+                "action": r["action"],
+                "chat": r["chat_key"],
+                "detail": r["detail"],
+            }
+            for r in rows
+        ]

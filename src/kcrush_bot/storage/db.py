@@ -1,0 +1,154 @@
+"""The one database every repository shares: its connection, transaction lock, clock and times.
+
+One aiosqlite connection over a WAL database, opened with the migrations applied. Every stored
+time goes through ``to_db_time`` / ``from_db_time`` here: fixed-width ISO 8601 UTC with
+microseconds (``2024-05-01T12:00:00.000000+00:00``), so text order is time order and a
+half-second ``retry_after`` is not rounded away. The clock is injected: ``now_utc()`` is what
+the repositories stamp rows with, so a test's clock and the rows agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence, Sized
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, overload
+
+import aiosqlite
+
+from kcrush_bot.storage import migrate
+
+BEGIN_ATTEMPTS = 20
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC time; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@overload
+def to_db_time(value: datetime) -> str: ...
+
+
+@overload
+def to_db_time(value: None) -> None: ...
+
+
+def to_db_time(value: datetime | None) -> str | None:
+    """The one stored form of a time: fixed-width UTC text with microseconds."""
+    if value is None:
+        return None
+    return as_utc(value).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    """A stored time back as an aware UTC datetime (None for NULL or empty)."""
+    return as_utc(datetime.fromisoformat(value)) if value else None
+
+
+def chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """Slices small enough for SQLite's limit on host parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def marks(values: Sized) -> str:
+    """``?, ?, ?``: one placeholder per value for an ``IN (...)`` list."""
+    return ",".join("?" * len(values))
+
+
+class Database:
+    """The shared connection. Use ``async with Database.open(path) as db``."""
+
+    def __init__(
+        self, connection: aiosqlite.Connection, path: str, clock: Clock | None = None
+    ) -> None:
+        self.connection = connection
+        self.path = path
+        self.clock: Clock = clock or system_clock
+        # One connection is shared by every task, and SQLite has one transaction per
+        # connection: transactions take turns, or one task's statements land in another's.
+        self.write_lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
+    ) -> AsyncIterator[Database]:
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute("PRAGMA busy_timeout = 5000")
+            if upgrade:
+                await migrate.upgrade(connection)
+            yield cls(connection, path, clock)
+        finally:
+            await connection.close()
+
+    def now_utc(self) -> datetime:
+        """Now, by the injected clock, in UTC."""
+        return as_utc(self.clock())
+
+    def now_db(self) -> str:
+        """Now, by the injected clock, in the stored form."""
+        return to_db_time(self.now_utc())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error: nothing is stored half-way."""
+        async with self.write_lock:
+            await self._begin()
+            try:
+                yield self.connection
+            except BaseException:
+                await self.connection.execute("ROLLBACK")
+                raise
+            else:
+                await self.connection.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retried briefly when SQLite answers "database is locked" at once.
+
+        Another connection (ingest has its own) may have written since a read still open on
+        this shared connection began; SQLite then refuses the write lock without waiting for
+        busy_timeout (SQLITE_BUSY_SNAPSHOT). The read finishes within milliseconds.
+        """
+        for attempt in range(BEGIN_ATTEMPTS):
+            try:
+                await self.connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == BEGIN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, its columns readable by name."""
+        async with self.connection.execute(sql, params) as cursor:
+            cursor.row_factory = sqlite3.Row
+            return await cursor.fetchone()
+
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Every row of a query, its columns readable by name."""
+        async with self.connection.execute(sql, params) as cursor:
+            cursor.row_factory = sqlite3.Row
+            return list(await cursor.fetchall())
+
+    async def schema_version(self) -> int:
+        return await migrate.current_version(self.connection)

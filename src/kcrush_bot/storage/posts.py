@@ -1,0 +1,441 @@
+"""The posts repository: the archive, its categories and tags, and full-text search.
+
+SQLite specifics of this aggregate live here and only here: upserts by ``ON CONFLICT``,
+recursive category trees, and FTS5 (``MATCH``, ``bm25``, ``snippet``) with the query builders
+of ``storage/fts.py``. A second backend implements the same public methods
+(``kcrush_bot.core.ports.PostRepo``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from kcrush_bot.core.models import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    Category,
+    CategoryCount,
+    ChatRef,
+    Post,
+    SearchHit,
+)
+from kcrush_bot.core.ports import UpsertResult
+from kcrush_bot.storage.db import Database, chunks, from_db_time, marks, to_db_time
+from kcrush_bot.storage.fts import fts_match, fts_terms
+
+# The title counts ten times the teaser in ranking: a word in the title is what a fan means.
+TITLE_WEIGHT = 10.0
+TEASER_WEIGHT = 1.0
+# Search ranks (bm25) among at most this many of a query's most recently stored matches.
+RANK_WINDOW = 2000
+
+_POST_COLUMNS = (
+    "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
+    "(SELECT group_concat(slug, ' ') FROM post_categories pc WHERE pc.post_id = p.id) AS cats"
+)
+_NEWEST_FIRST = "coalesce(p.published_at, p.first_seen_at) DESC, p.id DESC"
+_CATEGORY_TREE = (
+    "WITH RECURSIVE tree(slug) AS ("
+    " SELECT ? UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug)"
+)
+
+
+def _post(row: sqlite3.Row) -> Post:
+    cats = row["cats"]
+    return Post(
+        id=row["id"],
+        url=row["url"],
+        guid=row["guid"],
+        title=row["title"],
+        teaser=row["teaser"],
+        image_url=row["image_url"],
+        published_at=from_db_time(row["published_at"]),
+        modified_at=from_db_time(row["modified_at"]),
+        categories=tuple(sorted(cats.split())) if cats else (),
+    )
+
+
+def _category(row: sqlite3.Row) -> Category:
+    aliases = tuple(json.loads(row["aliases"])) if row["aliases"] else ()
+    return Category(row["slug"], row["name"], row["parent"], aliases)
+
+
+class PostRepository:
+    """Posts, categories and search over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- categories --------------------------------------------------------------------------
+
+    async def sync_categories(self, categories: Iterable[Category]) -> None:
+        """Make the configured taxonomy known (parents first, so the foreign key holds)."""
+        ordered = sorted(categories, key=lambda c: c.parent is not None)
+        async with self._db.transaction() as conn:
+            for cat in ordered:
+                await conn.execute(
+                    "INSERT INTO categories (slug, name, parent, aliases) VALUES (?, ?, NULL, ?) "
+                    "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, "
+                    "aliases = excluded.aliases",
+                    (cat.slug, cat.name, json.dumps(list(cat.aliases), ensure_ascii=False)),
+                )
+            for cat in ordered:
+                if cat.parent:
+                    await conn.execute(
+                        "INSERT OR IGNORE INTO categories (slug, name) VALUES (?, ?)",
+                        (cat.parent, cat.parent),
+                    )
+                    await conn.execute(
+                        "UPDATE categories SET parent = ? WHERE slug = ?", (cat.parent, cat.slug)
+                    )
+
+    async def upsert_wordpress_categories(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        """WordPress categories as (wp_id, slug, name, parent wp_id or 0), with their parents."""
+        rows = list(rows)
+        by_id = {wp_id: slug for wp_id, slug, _, _ in rows}
+        async with self._db.transaction() as conn:
+            for wp_id, slug, name, _ in rows:
+                await conn.execute(
+                    "INSERT INTO categories (slug, name, wp_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT (slug) DO UPDATE SET wp_id = excluded.wp_id",
+                    (slug, name, wp_id),
+                )
+            for _, slug, _, parent_id in rows:
+                parent = by_id.get(parent_id)
+                if parent is None and parent_id:
+                    found = await self._db.one(
+                        "SELECT slug FROM categories WHERE wp_id = ?", (parent_id,)
+                    )
+                    parent = found["slug"] if found else None
+                if parent and parent != slug:
+                    await conn.execute(
+                        "UPDATE categories SET parent = ? WHERE slug = ?", (parent, slug)
+                    )
+
+    async def categories(self) -> list[Category]:
+        rows = await self._db.all(
+            "SELECT slug, name, parent, aliases FROM categories ORDER BY slug"
+        )
+        return [_category(r) for r in rows]
+
+    async def category_counts(self) -> list[CategoryCount]:
+        """Every category with the number of posts in it or its descendants."""
+        rows = await self._db.all(
+            """
+            WITH RECURSIVE tree(root, slug) AS (
+                SELECT slug, slug FROM categories
+                UNION ALL
+                SELECT tree.root, c.slug FROM categories c JOIN tree ON c.parent = tree.slug
+            )
+            SELECT c.slug, c.name, c.parent, c.aliases,
+                   (SELECT count(DISTINCT pc.post_id) FROM tree
+                      JOIN post_categories pc ON pc.slug = tree.slug
+                     WHERE tree.root = c.slug) AS posts
+              FROM categories c ORDER BY c.slug
+            """
+        )
+        return [CategoryCount(_category(r), r["posts"]) for r in rows]
+
+    async def descendants(self, slug: str) -> list[str]:
+        """``slug`` and every category below it."""
+        rows = await self._db.all(f"{_CATEGORY_TREE} SELECT slug FROM tree", (slug,))
+        return [r["slug"] for r in rows]
+
+    # -- posts -------------------------------------------------------------------------------
+
+    async def upsert(
+        self, posts: Iterable[Post], *, source: str | None, pushable: bool
+    ) -> UpsertResult:
+        """Store posts in one transaction: new ones inserted, edited ones updated.
+
+        A post is the same post when its canonical URL or its guid matches. ``pushable`` is
+        False for a silent archive (a source's first sight, a backfill, the sample): the
+        publisher never pushes those. Lookups and writes go in batches (``executemany``), since
+        each call crosses to aiosqlite's thread and per-statement round trips dominated.
+        """
+        result = UpsertResult()
+        posts = list(posts)
+        if not posts:
+            return result
+        stamp = self._db.now_db()
+        async with self._db.transaction() as conn:
+            by_url: dict[str, sqlite3.Row] = {}
+            by_guid: dict[str, sqlite3.Row] = {}
+            urls = list({p.url for p in posts})
+            guids = list({p.guid for p in posts if p.guid})
+            columns = "id, url, guid, title, teaser, image_url, published_at"
+            for chunk in chunks(urls):
+                sql = f"SELECT {columns} FROM posts WHERE url IN ({marks(chunk)})"
+                for found in await self._db.all(sql, chunk):
+                    by_url[found["url"]] = found
+            for chunk in chunks(guids):
+                sql = f"SELECT {columns} FROM posts WHERE guid IN ({marks(chunk)})"
+                for found in await self._db.all(sql, chunk):
+                    by_guid[found["guid"]] = found
+
+            inserts: list[Post] = []
+            updates: list[tuple[Any, ...]] = []
+            known: dict[str, int | None] = {}  # url -> id (None: inserted in this batch)
+            for post in posts:
+                if post.url in known:
+                    continue  # the same post twice in one document (two category feeds)
+                row = by_url.get(post.url) or (by_guid.get(post.guid) if post.guid else None)
+                if row is None:
+                    inserts.append(post)
+                    known[post.url] = None
+                    continue
+                known[post.url] = row["id"]
+                current = (row["title"], row["teaser"], row["image_url"], row["published_at"])
+                incoming = (
+                    post.title,
+                    post.teaser or row["teaser"],
+                    post.image_url or row["image_url"],
+                    to_db_time(post.published_at) or row["published_at"],
+                )
+                # Fill a missing guid, unless another post already holds it (UNIQUE).
+                guid = (
+                    post.guid
+                    if post.guid and row["guid"] is None and post.guid not in by_guid
+                    else None
+                )
+                if incoming != current or guid:
+                    updates.append(
+                        (*incoming, to_db_time(post.modified_at), guid, stamp, row["id"])
+                    )
+                    if incoming != current:
+                        result.updated.append(row["id"])
+                    else:
+                        result.unchanged += 1
+                else:
+                    result.unchanged += 1
+
+            if updates:
+                await conn.executemany(
+                    "UPDATE posts SET title = ?, teaser = ?, image_url = ?, published_at = ?, "
+                    "modified_at = coalesce(?, modified_at), guid = coalesce(guid, ?), "
+                    "updated_at = ? WHERE id = ?",
+                    updates,
+                )
+            if inserts:
+                await conn.executemany(
+                    "INSERT INTO posts (url, guid, title, teaser, image_url, published_at, "
+                    "modified_at, source, first_seen_at, updated_at, pushable) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            p.url,
+                            p.guid if p.guid not in by_guid else None,
+                            p.title,
+                            p.teaser,
+                            p.image_url,
+                            to_db_time(p.published_at),
+                            to_db_time(p.modified_at),
+                            source,
+                            stamp,
+                            stamp,
+                            int(pushable),
+                        )
+                        for p in inserts
+                    ],
+                )
+                for chunk in chunks([p.url for p in inserts]):
+                    sql = f"SELECT id, url FROM posts WHERE url IN ({marks(chunk)})"
+                    for found in await self._db.all(sql, chunk):
+                        known[found["url"]] = found["id"]
+                # Report new ids in document order.
+                result.new.extend(int(known[p.url] or 0) for p in inserts)
+
+            links = [(known[p.url], slug) for p in posts for slug in p.categories]
+            if links:
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO categories (slug, name) VALUES (?, ?)",
+                    [(slug, slug.replace("-", " ").title()) for slug in {s for _, s in links}],
+                )
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO post_categories (post_id, slug) VALUES (?, ?)", links
+                )
+            tags = [(known[p.url], tag) for p in posts for tag in p.tags]
+            if tags:
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO post_tags (post_id, tag) VALUES (?, ?)", tags
+                )
+        return result
+
+    async def by_url(self, url: str) -> Post | None:
+        row = await self._db.one(f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.url = ?", (url,))
+        return _post(row) if row else None
+
+    async def by_ids(self, ids: Sequence[int]) -> list[Post]:
+        if not ids:
+            return []
+        rows = await self._db.all(
+            f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.id IN ({marks(ids)}) "
+            "ORDER BY coalesce(p.published_at, p.first_seen_at), p.id",
+            list(ids),
+        )
+        return [_post(r) for r in rows]
+
+    async def tags(self, post_id: int) -> list[str]:
+        rows = await self._db.all(
+            "SELECT tag FROM post_tags WHERE post_id = ? ORDER BY tag", (post_id,)
+        )
+        return [r["tag"] for r in rows]
+
+    async def latest(self, limit: int = 5, category: str | None = None) -> list[Post]:
+        """Newest posts first, optionally in a category or any of its children."""
+        if category is None:
+            rows = await self._db.all(
+                f"SELECT {_POST_COLUMNS} FROM posts p ORDER BY {_NEWEST_FIRST} LIMIT ?", (limit,)
+            )
+        else:
+            rows = await self._db.all(
+                f"""
+                {_CATEGORY_TREE}
+                SELECT {_POST_COLUMNS} FROM posts p
+                 WHERE p.id IN (SELECT post_id FROM post_categories
+                                 WHERE slug IN (SELECT slug FROM tree))
+                 ORDER BY {_NEWEST_FIRST} LIMIT ?
+                """,
+                (category, limit),
+            )
+        return [_post(r) for r in rows]
+
+    async def count(self) -> int:
+        row = await self._db.one("SELECT count(*) AS n FROM posts")
+        return int(row["n"]) if row else 0
+
+    async def newest_at(self) -> datetime | None:
+        """When the newest post was published (or first seen): the archive's freshness."""
+        row = await self._db.one(
+            "SELECT max(coalesce(published_at, first_seen_at)) AS newest FROM posts"
+        )
+        return from_db_time(row["newest"]) if row else None
+
+    async def count_categories(self) -> int:
+        row = await self._db.one("SELECT count(*) AS n FROM categories")
+        return int(row["n"]) if row else 0
+
+    async def for_chat_since(
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
+    ) -> list[Post]:
+        """Posts first seen after ``since`` in any category the chat subscribes to (with children),
+        oldest first. What a digest lists."""
+        rows = await self._db.all(
+            f"""
+            WITH RECURSIVE tree(slug) AS (
+                SELECT category FROM subscriptions WHERE chat_key = ? AND active = 1
+                UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug
+            )
+            SELECT {_POST_COLUMNS} FROM posts p
+             WHERE p.id IN (SELECT post_id FROM post_categories WHERE slug IN (SELECT slug FROM tree))
+               AND p.first_seen_at > ? AND p.pushable >= ?
+             ORDER BY coalesce(p.published_at, p.first_seen_at), p.id LIMIT ?
+            """,
+            (chat.key, to_db_time(since) or "", int(pushable_only), limit),
+        )
+        return [_post(r) for r in rows]
+
+    # -- search ------------------------------------------------------------------------------
+
+    async def search(
+        self, query: str, *, limit: int = 10, offset: int = 0
+    ) -> tuple[list[SearchHit], int]:
+        """Ranked results and how many there are (counted up to 1,000).
+
+        Tries, in order, until one finds something: every word whole; every word as a prefix
+        (a word still being typed); any of the words. A query under three characters that FTS
+        cannot find falls back to a substring match on titles.
+        """
+        terms = fts_terms(query)
+        if not terms:
+            return [], 0
+        short = sum(len(t) for t in terms) < 3
+        attempts = [fts_match(terms)]
+        if not short:  # a one- or two-letter prefix matches half the vocabulary
+            attempts.append(fts_match(terms, prefix=True))
+        if len(terms) > 1:
+            attempts.append(fts_match(terms, any_term=True))
+        hits: list[SearchHit] = []
+        total = 0
+        for match in dict.fromkeys(attempts):  # drop repeats, keep order
+            hits, total = await self._fts_search(match, limit, offset)
+            if total:
+                break
+        if total == 0 and short:
+            hits, total = await self._title_substring_search(" ".join(terms), limit, offset)
+        return hits, total
+
+    async def _fts_search(self, match: str, limit: int, offset: int) -> tuple[list[SearchHit], int]:
+        # Rank first on rowid and bm25 alone, then build snippets and join posts for the page
+        # only: computing snippets for every match before sorting made common words slow.
+        #
+        # bm25 costs time for every matching row, and a word like "interview" matches most of
+        # the archive. Ranking is therefore bounded to the RANK_WINDOW most recently stored
+        # matches: finding where that window starts walks the index in rowid order, which
+        # needs no scoring.
+        floor = await self._db.one(
+            "SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? ORDER BY rowid DESC "
+            "LIMIT 1 OFFSET ?",
+            (match, RANK_WINDOW - 1),
+        )
+        rows = await self._db.all(
+            f"""
+            WITH ranked AS (
+                SELECT rowid, bm25(posts_fts, ?, ?) AS score FROM posts_fts
+                 WHERE posts_fts MATCH ? AND rowid >= ?
+                 ORDER BY score, rowid DESC LIMIT ? OFFSET ?
+            )
+            SELECT {_POST_COLUMNS},
+                   snippet(posts_fts, -1, ?, ?, '…', 16) AS snip,
+                   ranked.score AS score
+              FROM ranked  -- CROSS JOIN keeps this order: look up the page's rows only
+              CROSS JOIN posts_fts ON posts_fts.rowid = ranked.rowid
+              CROSS JOIN posts p ON p.id = ranked.rowid
+             WHERE posts_fts MATCH ?
+             ORDER BY ranked.score, p.id DESC
+            """,
+            (
+                TITLE_WEIGHT,
+                TEASER_WEIGHT,
+                match,
+                floor["rowid"] if floor else 0,
+                limit,
+                offset,
+                HIGHLIGHT_START,
+                HIGHLIGHT_END,
+                match,
+            ),
+        )
+        hits = [SearchHit(_post(r), r["snip"] or "", -float(r["score"])) for r in rows]
+        if offset == 0 and len(hits) < limit:
+            return hits, len(hits)
+        count = await self._db.one(
+            "SELECT count(*) AS n FROM "
+            "(SELECT 1 FROM posts_fts WHERE posts_fts MATCH ? LIMIT 1000)",
+            (match,),
+        )
+        return hits, int(count["n"]) if count else 0
+
+    async def _title_substring_search(
+        self, needle: str, limit: int, offset: int
+    ) -> tuple[list[SearchHit], int]:
+        """Titles containing ``needle``, newest first. Counting every match would scan the
+        whole table, so the total is only known to reach the next page: one row more than
+        the page is read, and its presence says whether a next page exists."""
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._db.all(
+            f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.title LIKE ? ESCAPE '\\' "
+            f"ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+            (pattern, limit + 1, offset),
+        )
+        hits = [SearchHit(_post(r), r["teaser"][:160], 0.0) for r in rows[:limit]]
+        return hits, offset + len(rows)

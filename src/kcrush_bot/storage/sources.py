@@ -1,0 +1,104 @@
+"""The sources repository: each source's poll state (validators, schedule) and its health.
+
+The public methods are the contract (``kcrush_bot.core.ports.SourceRepo``); SQLite's
+``ON CONFLICT`` upsert stays in this file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kcrush_bot.core.models import SourceHealth
+from kcrush_bot.storage.db import Database, from_db_time, to_db_time
+
+ERROR_CHARS = 500
+
+_STATE_COLUMNS = (
+    "name",
+    "kind",
+    "url",
+    "etag",
+    "last_modified",
+    "first_seen_at",
+    "last_polled_at",
+    "last_ok_at",
+    "last_error",
+    "failures",
+    "next_poll_at",
+)
+
+
+class SourceRepository:
+    """Sources' poll state over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def state(self, name: str) -> dict[str, Any] | None:
+        """The stored row of a source by column name (times as stored), or None if never polled."""
+        row = await self._db.one(
+            f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources WHERE name = ?", (name,)
+        )
+        return {key: row[key] for key in _STATE_COLUMNS} if row else None
+
+    async def record_poll(
+        self,
+        name: str,
+        kind: str,
+        url: str,
+        *,
+        ok: bool,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        error: str | None = None,
+        next_poll_at: datetime | None = None,
+    ) -> None:
+        """Remember a poll's outcome: validators for the next conditional GET, or the failure."""
+        stamp = self._db.now_db()
+        nxt = to_db_time(next_poll_at)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO sources (name, kind, url) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
+                (name, kind, url),
+            )
+            if ok:
+                await conn.execute(
+                    "UPDATE sources SET etag = ?, last_modified = ?, "
+                    "first_seen_at = coalesce(first_seen_at, ?), last_polled_at = ?, "
+                    "last_ok_at = ?, last_error = NULL, failures = 0, next_poll_at = ? "
+                    "WHERE name = ?",
+                    (etag, last_modified, stamp, stamp, stamp, nxt, name),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE sources SET last_polled_at = ?, last_error = ?, "
+                    "failures = failures + 1, next_poll_at = ? WHERE name = ?",
+                    (stamp, (error or "failed")[:ERROR_CHARS], nxt, name),
+                )
+
+    async def health(self) -> list[SourceHealth]:
+        rows = await self._db.all(
+            "SELECT name, kind, url, last_polled_at, last_ok_at, last_error, failures, "
+            "next_poll_at FROM sources ORDER BY name"
+        )
+        return [
+            SourceHealth(
+                name=r["name"],
+                kind=r["kind"],
+                url=r["url"],
+                state="failing" if r["failures"] else ("ok" if r["last_ok_at"] else "new"),
+                last_polled_at=from_db_time(r["last_polled_at"]),
+                last_ok_at=from_db_time(r["last_ok_at"]),
+                last_error=r["last_error"],
+                failures=r["failures"],
+                next_poll_at=from_db_time(r["next_poll_at"]),
+            )
+            for r in rows
+        ]
+
+    async def last_poll_at(self) -> datetime | None:
+        """When any source was last polled."""
+        row = await self._db.one("SELECT max(last_polled_at) AS last FROM sources")
+        return from_db_time(row["last"]) if row else None
