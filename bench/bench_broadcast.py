@@ -41,6 +41,7 @@ from kcrush_bot.core.models import ChatRef, Post  # noqa: E402
 from kcrush_bot.core.replies import Reply  # noqa: E402
 from kcrush_bot.publisher import Publisher  # noqa: E402
 from kcrush_bot.storage import Store  # noqa: E402
+from kcrush_bot.storage.db import to_db_time  # noqa: E402
 
 log = logging.getLogger("bench_broadcast")
 
@@ -131,7 +132,7 @@ class NullPlatform:
 
 async def fill(store: Store, chats: int) -> None:
     """``chats`` private chats subscribed to interviews, and one new post for them."""
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = to_db_time(datetime.now(UTC))
     async with store.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (key, platform, chat_id, created_at, updated_at) "

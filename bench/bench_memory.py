@@ -253,8 +253,10 @@ def chat_plan(subscriptions: int, seed: int = 5) -> list[tuple[str, str, str, st
 async def fill_subscriptions(store: Any, subscriptions: int, seed: int = 5) -> dict[str, int]:
     """Exactly ``subscriptions`` subscriptions, 1-3 categories per chat; ~20 % of chats take a
     daily or weekly digest instead of instant posts."""
+    from kcrush_bot.storage.db import to_db_time
+
     rng = random.Random(seed)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = to_db_time(datetime.now(UTC))
     slugs, weights = list(TAXONOMY_WEIGHTS), list(TAXONOMY_WEIGHTS.values())
     chat_rows: list[tuple[Any, ...]] = []
     sub_rows: list[tuple[Any, ...]] = []

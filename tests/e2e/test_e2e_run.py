@@ -22,6 +22,7 @@ from kcrush_bot import settings as settings_mod
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.sources.ingest import Ingestor
 from kcrush_bot.storage import Store
+from kcrush_bot.storage.db import to_db_time
 from publisher.publisherkit import wait_until
 
 INTERVAL = 1.0
@@ -45,7 +46,7 @@ async def prepare(config_path: Path, database: Path) -> None:
         await store.chats.set_digest(
             DigestSchedule(reader, Mode.DAILY, time="06:00", timezone="UTC")
         )
-        long_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="seconds")
+        long_ago = to_db_time(datetime.now(UTC) - timedelta(days=2))
         await store.db.connection.execute(
             "UPDATE digests SET last_sent_at = ?, updated_at = ?", (long_ago, long_ago)
         )
