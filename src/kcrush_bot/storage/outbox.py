@@ -20,99 +20,50 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from kcrush_bot.storage.db import Database, as_utc, from_db_time, to_db_time
+from kcrush_bot.storage.outbox_rows import (
+    DROPPED,
+    FAILED,
+    PENDING,
+    RATE_LIMITED,
+    SENDING,
+    SENT,
+    TRANSIENT,
+    Backlog,
+    Delivery,
+    NewRow,
+    OutboxRow,
+    Outcome,
+    platform_range,
+)
+
+__all__ = [
+    "DROPPED",
+    "FAILED",
+    "PENDING",
+    "RATE_LIMITED",
+    "SENDING",
+    "SENT",
+    "TRANSIENT",
+    "Backlog",
+    "Delivery",
+    "NewRow",
+    "Outbox",
+    "OutboxRow",
+    "Outcome",
+    "platform_range",
+    "stamp",
+]
 
 log = logging.getLogger(__name__)
 
-PENDING = "pending"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-DROPPED = "dropped"
-
-# ``last_error`` prefixes: a row backing off after a timeout or a 5xx is released at once when
-# its platform recovers; a row waiting out a 429's retry_after is not (that wait is owed).
-TRANSIENT = "transient: "
-RATE_LIMITED = "rate limited: "
-
-
 # The outbox's older name for the database's one time form; kept for callers not yet moved.
 stamp = to_db_time
-
-
-def platform_range(platform: str) -> tuple[str, str]:
-    """Chat keys of ``platform`` lie in [``platform:``, ``platform;``): an index-friendly range."""
-    return f"{platform}:", f"{platform};"
-
-
-@dataclass(frozen=True, slots=True)
-class NewRow:
-    """One message to enqueue for one chat."""
-
-    item: str  # "post:ID", "announcement:ID", "digest:CHAT:WHEN#PAGE"
-    chat_key: str
-    payload: dict[str, Any]
-    sort_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A claimed row: what the worker sends."""
-
-    id: int
-    item: str
-    chat_key: str
-    payload: str
-    sort_key: str
-    attempts: int
-
-    @property
-    def platform(self) -> str:
-        return self.chat_key.split(":", 1)[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one send, committed in a group with others (see ``Outbox.record``)."""
-
-    row_id: int
-    status: str  # sent, pending (retry), failed
-    at: str
-    message_id: str | None = None
-    due_at: str | None = None
-    attempts: int | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    """A platform's rows still to send, and when the oldest of them was queued."""
-
-    pending: int
-    oldest_created_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One row of delivery history: a message for one chat and what became of it."""
-
-    id: int
-    item: str  # "post:ID", "announcement:ID", "digest:CHAT:WHEN#PAGE"
-    chat_key: str
-    status: str  # pending, sending, sent, failed, dropped
-    attempts: int
-    created_at: datetime
-    sent_at: datetime | None
-    message_ids: tuple[str, ...]
-    error: str | None  # why it failed, or the last retry's reason
-    post_url: str | None
-    post_title: str | None
 
 
 class Outbox:
