@@ -21,6 +21,9 @@ from kcrush_bot.storage import Store
 
 __all__ = ["caller", "make_post"]
 
+# The `wordpress` session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
+pytest_plugins = ["wordpress.wpkit"]
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
