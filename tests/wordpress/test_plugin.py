@@ -23,9 +23,10 @@ from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
-from wordpress.wpkit import WordPress
+from wordpress.wpkit import TINY_PNG, WordPress
 
 pytestmark = pytest.mark.wordpress
 
@@ -222,6 +223,20 @@ def test_changing_only_the_categories_sends_update(site: WordPress, receiver: Re
 
     site.eval(f"wp_set_post_categories({post_id}, array({category})); return true;")
 
+    expect(receiver, "update", post_id)
+
+
+def test_setting_or_removing_the_featured_image_sends_update(
+    site: WordPress, receiver: Receiver
+) -> None:
+    post_id = public_post(site, receiver)
+
+    image = site.set_featured_image(post_id)
+    expect(receiver, "update", post_id)
+    assert image is not None
+    assert httpx.get(image["url"]).content == TINY_PNG  # served, for the bot to fetch
+
+    site.set_featured_image(post_id, b"")
     expect(receiver, "update", post_id)
 
 

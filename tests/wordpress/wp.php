@@ -239,6 +239,37 @@ switch ( $command ) {
 		kcrush_result( kcrush_check( _wp_put_post_revision( get_post( (int) $args['id'] ) ) ) );
 		break;
 
+	case 'set_featured_image':
+		// An image uploaded into the media library and made the post's featured image;
+		// without data, the featured image is removed.
+		$post_id = (int) $args['id'];
+		if ( empty( $args['data'] ) ) {
+			delete_post_thumbnail( $post_id );
+			kcrush_result( null );
+			break;
+		}
+		$upload = wp_upload_bits( $args['name'], null, base64_decode( $args['data'] ) );
+		if ( ! empty( $upload['error'] ) ) {
+			kcrush_fail( $upload['error'] );
+		}
+		$attachment_id = kcrush_check(
+			wp_insert_attachment(
+				array(
+					'post_mime_type' => wp_check_filetype( $upload['file'] )['type'],
+					'post_title'     => $args['name'],
+					'post_status'    => 'inherit',
+				),
+				$upload['file'],
+				$post_id,
+				true
+			)
+		);
+		require_once ABSPATH . 'wp-admin/includes/image.php';
+		wp_update_attachment_metadata( $attachment_id, wp_generate_attachment_metadata( $attachment_id, $upload['file'] ) );
+		set_post_thumbnail( $post_id, $attachment_id );
+		kcrush_result( array( 'id' => $attachment_id, 'url' => wp_get_attachment_url( $attachment_id ) ) );
+		break;
+
 	case 'create_term':
 		$term = kcrush_check(
 			wp_insert_term(

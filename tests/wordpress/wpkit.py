@@ -14,6 +14,7 @@ WordPress's own API; `url` and `rest_url` are for HTTP. The session fixture is `
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import fcntl
@@ -63,6 +64,12 @@ OPCACHE = CACHE_ROOT / "opcache"
 PHP_OPTIONS = ["-d", "opcache.enable_cli=1", "-d", f"opcache.file_cache={OPCACHE}"]
 # Raise when the way the template is built changes in a way its inputs above do not show.
 TEMPLATE_VERSION = 1
+
+
+# A 2x2 PNG: enough for WordPress's media library to take it as an image.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9i18U1AAAAABJRU5ErkJggg=="
+)
 
 
 class WordPressError(RuntimeError):
@@ -560,6 +567,18 @@ class WordPress:
     def save_revision(self, post_id: int) -> int:
         revision: int = self.call("save_revision", id=post_id)
         return revision
+
+    def set_featured_image(
+        self, post_id: int, image: bytes | None = None, name: str = "cover.png"
+    ) -> dict[str, Any] | None:
+        """Uploads an image (a small PNG unless given) into the media library and makes it the
+        post's featured image; returns its attachment id and URL. `image=b""` removes the
+        post's featured image instead."""
+        data = TINY_PNG if image is None else image
+        made: dict[str, Any] | None = self.call(
+            "set_featured_image", id=post_id, name=name, data=base64.b64encode(data).decode()
+        )
+        return made
 
     # -- terms and users ---------------------------------------------------------------------
 

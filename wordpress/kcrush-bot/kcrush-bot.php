@@ -362,7 +362,7 @@ final class KCrush_Bot {
 			fastcgi_finish_request();
 		}
 		foreach ( $notices as $notice ) {
-			self::post( $notice, false );
+			self::send( $notice, false );
 		}
 	}
 
@@ -373,7 +373,7 @@ final class KCrush_Bot {
 	 * @param bool  $blocking Whether to wait for the bot's answer (the test button does).
 	 * @return array|WP_Error The response (empty when not blocking) or the error.
 	 */
-	private static function post( $notice, $blocking ) {
+	private static function send( $notice, $blocking ) {
 		$body      = (string) wp_json_encode( $notice, JSON_UNESCAPED_SLASHES );
 		$timestamp = (string) time();
 		return wp_remote_post(
@@ -601,7 +601,7 @@ final class KCrush_Bot {
 			$notice   = $latest
 				? self::notice( 'update', $latest[0]->ID, $latest[0]->post_modified_gmt )
 				: self::notice( 'update', 0, gmdate( 'Y-m-d H:i:s' ) );
-			$response = self::post( $notice, true );
+			$response = self::send( $notice, true );
 			if ( is_wp_error( $response ) ) {
 				$result = array(
 					'ok'      => false,
