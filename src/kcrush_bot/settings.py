@@ -23,15 +23,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kcrush_bot.core.errors import ConfigError
 from kcrush_bot.core.models import Category
+from kcrush_bot.core.text import check_url
+from kcrush_bot.core.times import parse_clock_time, parse_timezone
 
 SOURCE_KINDS = ("wordpress", "feed", "listing", "file")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class Secret(str):
@@ -225,12 +225,6 @@ def _section(cls: type[Any], data: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix}.{missing[0] if missing else '?'}: required") from None
 
 
-def _check_url(key: str, value: str, schemes: tuple[str, ...]) -> None:
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.netloc:
-        raise ConfigError(f"{key}: {value!r} is not a {'/'.join(schemes)} URL")
-
-
 def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[SourceSettings, ...]:
     if not isinstance(raw, list):
         raise ConfigError("sources: expected [[sources]] tables")
@@ -248,7 +242,7 @@ def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[Sou
             path = Path(os.path.expanduser(src.url))
             src = dataclasses.replace(src, url=str(path if path.is_absolute() else base_dir / path))
         else:
-            _check_url(f"{key}.url", src.url, ("http", "https"))
+            check_url(f"{key}.url", src.url, ("http", "https"))
             # A remote host is polled no more often than the operator allows; loopback is a
             # test or a local mirror and may be polled as often as asked.
             host = urlparse(src.url).hostname or ""
@@ -356,23 +350,22 @@ def from_dict(
             )
     built = {name: _section(cls, data.get(name, {}), name) for name, cls in sections.items()}
     bot: BotSettings = built["bot"]
-    if not _HHMM.match(bot.digest_time):
+    # Strictly HH:MM here (what chats may write, "9h00", is not what a config file holds).
+    if parse_clock_time(bot.digest_time) != bot.digest_time:
         raise ConfigError(f"bot.digest_time: {bot.digest_time!r} is not HH:MM")
-    try:
-        ZoneInfo(bot.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"bot.timezone: {bot.timezone!r} is not a time zone") from None
+    if parse_timezone(bot.timezone) is None:
+        raise ConfigError(f"bot.timezone: {bot.timezone!r} is not a time zone")
     telegram: TelegramSettings = built["telegram"]
     discord: DiscordSettings = built["discord"]
-    _check_url("telegram.base_url", telegram.base_url, ("http", "https"))
-    _check_url("discord.api_base", discord.api_base, ("http", "https"))
-    _check_url("discord.gateway_url", discord.gateway_url, ("ws", "wss"))
+    check_url("telegram.base_url", telegram.base_url, ("http", "https"))
+    check_url("discord.api_base", discord.api_base, ("http", "https"))
+    check_url("discord.gateway_url", discord.gateway_url, ("ws", "wss"))
     if telegram.mode not in ("polling", "webhook"):
         raise ConfigError(f"telegram.mode: {telegram.mode!r} is not polling or webhook")
     if telegram.mode == "webhook":
-        _check_url("telegram.webhook_url", telegram.webhook_url, ("https", "http"))
+        check_url("telegram.webhook_url", telegram.webhook_url, ("https", "http"))
     for channel, url in discord.webhooks.items():
-        _check_url(f"discord.webhooks.{channel}", url, ("http", "https"))
+        check_url(f"discord.webhooks.{channel}", url, ("http", "https"))
     try:
         parse_listen(built["http"].listen)
     except ValueError as exc:

@@ -41,6 +41,7 @@ from kcrush_bot.core.matching import INSTANT, SubscriptionIndex, digest_posts
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
 from kcrush_bot.core.ports import Metrics, Platform
+from kcrush_bot.core.times import as_utc, utc_now
 from kcrush_bot.publisher.digests import (
     Signature,
     digest_job_id,
@@ -70,15 +71,6 @@ WAKE_SECONDS = 30.0
 FANOUT_CHUNK = 200
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class Publisher:
     """Ingest → outbox → platforms, on one scheduler. See the module docstring."""
 
@@ -102,7 +94,7 @@ class Publisher:
         self.settings = settings
         self.platforms = dict(platforms)
         self.service = service
-        self.clock = clock or _utc_now
+        self.clock = clock or utc_now
         self.shutdown_grace = shutdown_grace
         self.refresh_seconds = refresh_seconds
         self.outbox = store.outbox
@@ -325,7 +317,9 @@ class Publisher:
                     post = posts.get(post_id)
                     if post is not None:
                         chats = subs.chats_for(post, index)
-                        rows += post_rows(post, _parse_time(published), chats, names)
+                        rows += post_rows(
+                            post, as_utc(datetime.fromisoformat(published)), chats, names
+                        )
                 now = self.clock()
                 async with self.outbox.transaction() as db:
                     total += await self.outbox.insert(db, rows, now)
@@ -346,7 +340,7 @@ class Publisher:
             index = await self._categories()
             for item in due:
                 chats = [chat.key for chat in audience(subs, item["category"], index)]
-                at = _parse_time(item["scheduled"] or item["at"])
+                at = as_utc(datetime.fromisoformat(item["scheduled"] or item["at"]))
                 rows = announcement_rows(item["id"], item["text"], at, chats)
                 now = self.clock()
                 async with self.outbox.transaction() as db:

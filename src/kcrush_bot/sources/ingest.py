@@ -39,6 +39,7 @@ from kcrush_bot.core.errors import SourceError
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import Post
 from kcrush_bot.core.ports import Metrics
+from kcrush_bot.core.times import as_utc
 from kcrush_bot.settings import IngestSettings, Settings, SourceSettings
 from kcrush_bot.sources.fetch import Fetched, FetchStatusError, fetch
 from kcrush_bot.sources.items import ParseContext, Parsed
@@ -268,8 +269,7 @@ class Ingestor:
         return self._client
 
     def _now(self) -> datetime:
-        now = self._clock()
-        return now.replace(tzinfo=UTC) if now.tzinfo is None else now
+        return as_utc(self._clock())
 
     # -- public API --------------------------------------------------------------------------
 

@@ -7,11 +7,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from kcrush_bot.core.models import Post
+from kcrush_bot.core.times import as_utc
 from kcrush_bot.sources.clean import clean_title, make_teaser
 from kcrush_bot.sources.normalise import (
     DEFAULT_SITE_HOST,
@@ -49,9 +50,7 @@ class Parsed:
 
 def to_utc(value: datetime | None) -> datetime | None:
     """``value`` in UTC; a time without an offset is taken to be UTC already."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 def iso_utc(value: Any) -> datetime | None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
 from kcrush_bot.core.digests import build_digest, digest_window_start
@@ -13,26 +10,11 @@ from kcrush_bot.core.matching import digest_posts
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.replies import Reply, Text
+from kcrush_bot.core.times import parse_clock_time, parse_timezone
 
-_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]([0-5]\d)$")
 # Day names, not numbers: cron libraries disagree on whether 0 is Sunday or Monday.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ACTIONS = ("daily", "weekly", "off", "preview")
-
-
-def parse_time(word: str) -> str | None:
-    match = _TIME.match(word)
-    return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
-
-
-def parse_timezone(word: str) -> str | None:
-    if len(word) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", word):
-        return None
-    try:
-        ZoneInfo(word)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return word
 
 
 async def preview(service: CommandService, chat: ChatRef) -> list[Reply]:
@@ -76,7 +58,7 @@ async def digest(call: Invocation) -> list[Reply]:
     frequency = Mode(action)
     time, timezone, weekday = service.config.digest_time, service.config.timezone, "mon"
     for word in words[:4]:
-        if (parsed := parse_time(word)) is not None:
+        if (parsed := parse_clock_time(word)) is not None:
             time = parsed
         elif word.lower()[:3] in WEEKDAYS and frequency is Mode.WEEKLY:
             weekday = word.lower()[:3]

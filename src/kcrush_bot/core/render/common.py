@@ -1,6 +1,6 @@
 """Text rules every renderer applies the same way: cleaning outside text, telling blank text
-from visible text, which links may be linked, dates, cutting and splitting to a limit, and the
-words of an error.
+from visible text, which links may be linked, dates, splitting to a limit, and the words of an
+error. Cutting to a limit is ``core.text.shorten``, the same rule sources and adapters use.
 
 Each renderer keeps its own markup (HTML for Telegram, Markdown for Discord, plain text for the
 console) and its platform's limits. What lives here is what must not drift apart between them:
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.replies import ErrorReply
-from kcrush_bot.core.text import fitting_prefix, shorten, utf16_len
+from kcrush_bot.core.text import fitting_prefix, is_url, utf16_len
 
 UNTITLED = "Untitled post"
 NOTHING = "Nothing to show."
@@ -78,11 +78,7 @@ def http_url(url: str | None) -> str | None:
     url = url.strip()
     if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in url):
         return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+    if not is_url(url, ("http", "https")) or "@" in urlsplit(url).netloc:
         return None
     return url
 
@@ -123,22 +119,6 @@ def highlight_runs(detail: str) -> list[tuple[str, bool]]:
             if text:
                 runs.append((text, highlighted))
     return runs
-
-
-def fit(text: str, limit: int, escape: Callable[[str], str] | None = None) -> str:
-    """Cut ``text`` at a word boundary so that it fits ``limit`` UTF-16 units once escaped.
-
-    With ``escape`` (Markdown escaping, mention defusing) the result is escaped: cutting before
-    escaping means a cut never separates an escape from what it escapes.
-    """
-    if escape is None:
-        return shorten(text, limit, measure=utf16_len)
-    cut = shorten(text, limit, measure=lambda s: utf16_len(escape(s)))
-    out = escape(cut)
-    while utf16_len(out) > limit and cut:  # escaping is monotonic: only guards the ellipsis
-        cut = cut[:-1]
-        out = escape(cut)
-    return out
 
 
 def split_text(text: str, limit: int, measure: Callable[[str], int] = utf16_len) -> list[str]:

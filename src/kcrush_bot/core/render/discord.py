@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any, assert_never
 
 from kcrush_bot.core.render.common import (
@@ -30,7 +29,6 @@ from kcrush_bot.core.render.common import (
     blank,
     clean,
     error_body,
-    fit,
     highlight_runs,
     line_or,
     one_line,
@@ -50,6 +48,7 @@ from kcrush_bot.core.replies import (
     Text,
 )
 from kcrush_bot.core.text import ELLIPSIS, shorten, utf16_len
+from kcrush_bot.core.times import as_utc
 
 CONTENT_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
@@ -107,9 +106,8 @@ def render_card_embed(card: TeaserCard) -> dict[str, Any]:
         # Footers do not render Markdown, so they are defused but not escaped.
         embed["footer"] = {"text": _fit_plain(categories, FOOTER_LIMIT)}
     if card.published_at is not None:
-        when = card.published_at
         # Stored times are UTC; a naive one would otherwise be read as the server's local time.
-        embed["timestamp"] = (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+        embed["timestamp"] = as_utc(card.published_at).isoformat()
     image = http_url(card.image_url)
     if image:
         embed["image"] = {"url": image}
@@ -348,12 +346,12 @@ def _md_len(text: str) -> int:
 
 def _fit_md(text: str, limit: int) -> str:
     """``text`` cut at a word boundary so that its escaped form fits ``limit``, then escaped."""
-    return fit(text, limit, _md)
+    return shorten(text, limit, measure=utf16_len, escape=_md)
 
 
 def _fit_plain(text: str, limit: int) -> str:
     """For places that show text literally (footers, button labels): defused, not escaped."""
-    return fit(text, limit, defuse_mentions)
+    return shorten(text, limit, measure=utf16_len, escape=defuse_mentions)
 
 
 def _snippet_md(detail: str, limit: int) -> str:

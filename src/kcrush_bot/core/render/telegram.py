@@ -29,7 +29,6 @@ from kcrush_bot.core.render.common import (
     blank,
     clean,
     error_body,
-    fit,
     format_date,
     highlight_runs,
     line_or,
@@ -106,16 +105,16 @@ def render_card(card: TeaserCard) -> TelegramCall:
     image = http_url(card.image_url)
     limit = CAPTION_LIMIT if image else TEXT_LIMIT
 
-    title = fit(line_or(card.title, UNTITLED), TITLE_LIMIT)
+    title = shorten(line_or(card.title, UNTITLED), TITLE_LIMIT, measure=utf16_len)
     head: _Block = [_Span(title, bold=True, href=url)]
-    meta_text = fit(_meta_line(card), META_LIMIT)
+    meta_text = shorten(_meta_line(card), META_LIMIT, measure=utf16_len)
     meta: _Block = [_Span(meta_text, italic=True)] if meta_text else []
 
     used = _measure(head) + (2 + _measure(meta) if meta else 0)
     teaser_text = clean(card.teaser).strip()
     teaser: _Block = []
     if not blank(teaser_text):
-        teaser = [_Span(fit(teaser_text, limit - used - 2))]
+        teaser = [_Span(shorten(teaser_text, limit - used - 2, measure=utf16_len))]
 
     body = _join([block for block in (head, teaser, meta) if block], "\n\n")
     if image:
@@ -171,7 +170,7 @@ def _render_text(
     head: _Block = []
     title_text = one_line(title or "")
     if not blank(title_text):
-        head = [_Span(fit(title_text, TITLE_LIMIT), bold=True)]
+        head = [_Span(shorten(title_text, TITLE_LIMIT, measure=utf16_len), bold=True)]
     # Long text is split, not cut: help texts and announcements must arrive whole.
     room = TEXT_LIMIT - (_measure(head) + 1 if head else 0)
     chunks = split_text(clean(body).strip(), room)
@@ -198,12 +197,14 @@ def _render_list(page: ListPage) -> list[TelegramCall]:
     header_text = line_or(page.title, "Results")
     if page.total is not None:
         header_text = f"{header_text} ({page.total})"
-    blocks: list[_Block] = [[_Span(fit(header_text, TITLE_LIMIT), bold=True)]]
+    blocks: list[_Block] = [
+        [_Span(shorten(header_text, TITLE_LIMIT, measure=utf16_len), bold=True)]
+    ]
     blocks.extend(_list_item(number, item) for number, item in enumerate(page.items, page.first))
     tail: _Block = []
     footer = clean(page.footer or "").strip()
     if not blank(footer):
-        tail.append(_Span(fit(footer, DETAIL_LIMIT), italic=True))
+        tail.append(_Span(shorten(footer, DETAIL_LIMIT, measure=utf16_len), italic=True))
     if page.pages > 1:
         if tail:
             tail.append(_Span("\n"))
@@ -214,7 +215,7 @@ def _render_list(page: ListPage) -> list[TelegramCall]:
 
 
 def _list_item(number: int, item: ListItem) -> _Block:
-    title = fit(line_or(item.title, UNTITLED), ITEM_TITLE_LIMIT)
+    title = shorten(line_or(item.title, UNTITLED), ITEM_TITLE_LIMIT, measure=utf16_len)
     block: _Block = [_Span(f"{number}. "), _Span(title, href=http_url(item.url))]
     detail = _fit_spans(_snippet_spans(item.detail or ""), DETAIL_LIMIT)
     if detail:
@@ -247,7 +248,7 @@ def _keyboard(buttons: Sequence[Button]) -> dict[str, Any] | None:
         size = len(button.action.encode("utf-8", "surrogatepass"))
         if not 0 < size <= CALLBACK_DATA_BYTES or CONTROL.search(button.action):
             continue
-        label = fit(line_or(button.label, "•"), BUTTON_LABEL_LIMIT)
+        label = shorten(line_or(button.label, "•"), BUTTON_LABEL_LIMIT, measure=utf16_len)
         row.append({"text": label, "callback_data": button.action})
     if not row:
         return None

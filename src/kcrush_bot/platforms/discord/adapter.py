@@ -23,7 +23,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -37,6 +36,7 @@ from kcrush_bot.core.models import ChatKind, ChatRef
 from kcrush_bot.core.permissions import Access, Caller
 from kcrush_bot.core.render.discord import render_reply
 from kcrush_bot.core.replies import ErrorReply, Reply
+from kcrush_bot.core.text import check_url
 from kcrush_bot.platforms.discord.commands import (
     CHOICE_NAME_LIMIT,
     CHOICES_LIMIT,
@@ -65,6 +65,7 @@ DEFER_AFTER = 2.0
 SEND_TIMEOUT = 30.0
 APOLOGY = "Something went wrong on my side; it has been logged. Try again."
 RESTARTING = "I am restarting; try again in a minute."
+_HTTP = ("http", "https")
 
 
 def intents() -> discord.Intents:
@@ -76,12 +77,9 @@ def intents() -> discord.Intents:
 
 def apply_endpoints(settings: DiscordSettings) -> None:
     """Point discord.py at ``api_base`` and ``gateway_url`` (Discord's own by default)."""
-    api_base = settings.api_base.strip().rstrip("/")
-    if urlsplit(api_base).scheme not in ("http", "https") or not urlsplit(api_base).netloc:
-        raise ConfigError(f"[discord] api_base must be an http(s) URL, not {api_base!r}")
-    gateway = settings.gateway_url.strip()
-    if urlsplit(gateway).scheme not in ("ws", "wss") or not urlsplit(gateway).netloc:
-        raise ConfigError(f"[discord] gateway_url must be a ws(s) URL, not {gateway!r}")
+    # Checked here too: settings built in code (not loaded from a file) reach this unchecked.
+    api_base = check_url("discord.api_base", settings.api_base.strip().rstrip("/"), _HTTP)
+    gateway = check_url("discord.gateway_url", settings.gateway_url.strip(), ("ws", "wss"))
     discord.http.Route.BASE = api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
 

@@ -31,6 +31,7 @@ from discord import app_commands
 
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Registry
 from kcrush_bot.core.permissions import Access
+from kcrush_bot.core.text import ELLIPSIS, shorten
 
 log = logging.getLogger(__name__)
 
@@ -143,5 +144,5 @@ def _completer(
 
 
 def _fit(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
-    text = " ".join(text.split()) or "…"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A description on one line, never empty (Discord refuses an empty one), within ``limit``."""
+    return shorten(" ".join(text.split()) or ELLIPSIS, limit)

@@ -58,6 +58,7 @@ from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
 from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
+from kcrush_bot.core.text import shorten
 from kcrush_bot.logs import RedactSecrets
 from kcrush_bot.platforms.telegram import errors
 from kcrush_bot.platforms.telegram.health import PollingRequest
@@ -412,7 +413,7 @@ class TelegramPlatform:
             replies = await self.service.handle_action(caller, query.data)
             error = next((r for r in replies if isinstance(r, ErrorReply)), None)
             if error is not None:
-                alert = _shorten(error.message, CALLBACK_ALERT_LIMIT)
+                alert = shorten(error.message, CALLBACK_ALERT_LIMIT)
                 return
             await self._show_action_result(message, replies)
         except (TelegramError, DeliveryError) as exc:
@@ -620,20 +621,16 @@ def _inline_article(
     description = " ".join(detail.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "").split())
     return InlineQueryResultArticle(
         id=str(post.id) if post.id is not None else f"p{position}",
-        title=_shorten(" ".join(post.title.split()) or "Untitled post", 256),
+        title=shorten(" ".join(post.title.split()) or "Untitled post", 256),
         input_message_content=InputTextMessageContent(
             call.params["text"],
             parse_mode=call.params.get("parse_mode"),
             link_preview_options=LinkPreviewOptions(**preview),
         ),
         url=post.url,
-        description=_shorten(description, 200) or None,
+        description=shorten(description, 200) or None,
         thumbnail_url=post.image_url,
     )
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _polling_failed(exc: TelegramError) -> None:
