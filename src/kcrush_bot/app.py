@@ -58,6 +58,7 @@ def core_config(settings: Settings) -> CoreConfig:
         default_category=settings.bot.default_category,
         timezone=settings.bot.timezone,
         digest_time=settings.bot.digest_time,
+        digest_max_items=settings.digest.max_items,
         moderators=Moderators(
             telegram_users=frozenset(settings.telegram.moderators),
             discord_users=frozenset(settings.discord.moderators),

@@ -26,10 +26,8 @@ from kcrush_bot.core.commands.subscriptions import (
     subscribe_chat,
     unsubscribe_chat,
 )
-from kcrush_bot.core.digests import build_digest, digest_window_start
 from kcrush_bot.core.errors import BadInput, KcrushError, NotFound
-from kcrush_bot.core.matching import digest_posts
-from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode, Post
+from kcrush_bot.core.models import ChatRef, Post
 from kcrush_bot.core.render import console as console_render
 from kcrush_bot.core.replies import Cards, Confirm, ListItem, ListPage, Reply, TeaserCard, Text
 from kcrush_bot.settings import Settings
@@ -432,23 +430,11 @@ def _action_id(confirm: Confirm) -> int:
 
 
 async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.core.commands.digest import preview
+
     chat = ChatRef.parse(args.chat)
     async with app.build(settings) as built:
-        schedules = await built.store.chats.digests(chat)
-        schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
-        since = digest_window_start(schedule, built.service.clock())
-        found = await built.store.posts.for_chat_since(chat, since, pushable_only=True)
-        index = await built.service.categories()
-        posts = digest_posts(found, await built.store.chats.subscriptions(chat), index)
-        names = index.names()
-        replies = build_digest(
-            posts,
-            frequency=schedule.frequency,
-            category_names=names,
-            max_items=settings.digest.max_items,
-            send_empty=True,
-        )
-        _print_replies(replies)
+        _print_replies(await preview(built.service, chat))
     return 0
 
 

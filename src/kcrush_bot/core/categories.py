@@ -100,3 +100,14 @@ def category_tree(counts: Iterable[CategoryCount]) -> list[tuple[int, CategoryCo
 
     visit(None, 0)
     return tree
+
+
+def ancestors(index: CategoryIndex, slug: str) -> set[str]:
+    """``slug`` and every category above it (a chat subscribed to a parent gets its children)."""
+    seen: set[str] = set()
+    current: str | None = slug
+    while current and current not in seen:
+        seen.add(current)
+        cat = index.by_slug.get(current)
+        current = cat.parent if cat else None
+    return seen

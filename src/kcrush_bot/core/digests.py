@@ -1,12 +1,21 @@
-"""Digest content: what a chat's subscriptions matched since its last digest, as list pages."""
+"""Digest content: what a chat's subscriptions matched since its last digest, as list pages.
+
+``assemble_digest`` is the one way a digest is put together: the publisher sends what it
+returns, and ``/digest preview`` and ``kcrush-bot digest preview`` show what it returns, so a
+preview is what the chat would be sent.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kcrush_bot.core.categories import CategoryIndex
+from kcrush_bot.core.matching import digest_posts
 from kcrush_bot.core.models import DigestSchedule, Mode, Post
+from kcrush_bot.core.ports import DigestStore
 from kcrush_bot.core.replies import ListItem, ListPage, Reply, Text
 
 DIGEST_PAGE_SIZE = 10
@@ -58,3 +67,38 @@ def build_digest(
             )
         )
     return replies
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A chat's digest: the posts it covers and the pages that list them (none when empty and
+    empty digests are not sent)."""
+
+    posts: list[Post]
+    replies: list[Reply]
+
+
+async def assemble_digest(
+    store: DigestStore,
+    categories: CategoryIndex,
+    schedule: DigestSchedule,
+    now: datetime,
+    *,
+    max_items: int,
+    send_empty: bool,
+) -> Digest:
+    """The digest ``schedule``'s chat gets at ``now``: the pushable posts since its last digest
+    (a source's silent first sight is archive, not news) that its daily or weekly
+    subscriptions match, keywords included."""
+    chat = schedule.chat
+    since = digest_window_start(schedule, now)
+    found = await store.posts.for_chat_since(chat, since, pushable_only=True)
+    posts = digest_posts(found, await store.chats.subscriptions(chat), categories)
+    replies = build_digest(
+        posts,
+        frequency=schedule.frequency,
+        category_names=categories.names(),
+        max_items=max_items,
+        send_empty=send_empty,
+    )
+    return Digest(posts, replies)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 
-from kcrush_bot.core.categories import CategoryIndex
-from kcrush_bot.core.commands.announce import ancestors
+from kcrush_bot.core.categories import CategoryIndex, ancestors
 from kcrush_bot.core.models import Mode, Post, Subscription
 
 INSTANT = frozenset({Mode.INSTANT})

@@ -188,6 +188,36 @@ class PublisherStore(Protocol):
     def chats(self) -> PublisherChats: ...
 
 
+class DigestPosts(Protocol):
+    """What assembling a digest reads of the archive."""
+
+    async def for_chat_since(
+        self,
+        chat: ChatRef,
+        since: datetime | None,
+        *,
+        limit: int = 200,
+        pushable_only: bool = False,
+    ) -> list[Post]: ...
+
+
+class DigestChats(Protocol):
+    """What assembling a digest reads of the chat."""
+
+    async def subscriptions(self, chat: ChatRef | None = None) -> list[Subscription]: ...
+
+
+class DigestStore(Protocol):
+    """The store as ``core.digests.assemble_digest`` sees it: the publisher's and the
+    commands' stores are both one, so the digest sent and the digest previewed are read alike."""
+
+    @property
+    def posts(self) -> DigestPosts: ...
+
+    @property
+    def chats(self) -> DigestChats: ...
+
+
 class ScheduleView(Protocol):
     """What the scheduler can tell the commands (implemented by the publisher)."""
 

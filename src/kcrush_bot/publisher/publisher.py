@@ -36,8 +36,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from kcrush_bot.core.categories import CategoryIndex
 from kcrush_bot.core.commands.announce import audience
-from kcrush_bot.core.digests import build_digest, digest_window_start
-from kcrush_bot.core.matching import INSTANT, SubscriptionIndex, digest_posts
+from kcrush_bot.core.digests import assemble_digest
+from kcrush_bot.core.matching import INSTANT, SubscriptionIndex
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
 from kcrush_bot.core.ports import Metrics, Platform
@@ -396,16 +396,11 @@ class Publisher:
     async def _send_digest(self, schedule: DigestSchedule, fire: datetime, now: datetime) -> int:
         chat = schedule.chat
         async with self._fanout_lock:
-            since = digest_window_start(schedule, now)
-            # Only pushable posts (a source's silent first sight is archive, not news) that
-            # the chat's daily/weekly subscriptions match, keywords included.
-            found = await self.store.posts.for_chat_since(chat, since, pushable_only=True)
-            index = await self._categories()
-            posts = digest_posts(found, await self.store.chats.subscriptions(chat), index)
-            replies = build_digest(
-                posts,
-                frequency=schedule.frequency,
-                category_names=index.names(),
+            digest = await assemble_digest(
+                self.store,
+                await self._categories(),
+                schedule,
+                now,
                 max_items=self.settings.digest.max_items,
                 send_empty=self.settings.digest.send_empty,
             )
@@ -416,7 +411,7 @@ class Publisher:
                     payload_of(reply),
                     sort_key(fire, "digest", number),
                 )
-                for number, reply in enumerate(replies, start=1)
+                for number, reply in enumerate(digest.replies, start=1)
             ]
             # Enqueue and close the window in one transaction: a crash leaves either both or
             # neither, so a digest is neither skipped nor repeated.
@@ -428,7 +423,7 @@ class Publisher:
             schedule.frequency.value,
             chat.key,
             fire.isoformat(),
-            len(posts),
+            len(digest.posts),
             queued,
         )
         if queued:

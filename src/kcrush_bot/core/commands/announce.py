@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from kcrush_bot.core.categories import CategoryIndex
+from kcrush_bot.core.categories import CategoryIndex, ancestors
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
 from kcrush_bot.core.errors import BadInput, NotFound
@@ -19,17 +19,6 @@ from kcrush_bot.core.permissions import Access, Caller
 from kcrush_bot.core.replies import Button, Confirm, Reply, Text
 
 MAX_ANNOUNCEMENT_CHARS = 1500
-
-
-def ancestors(index: CategoryIndex, slug: str) -> set[str]:
-    """``slug`` and every category above it (a chat subscribed to a parent gets its children)."""
-    seen: set[str] = set()
-    current: str | None = slug
-    while current and current not in seen:
-        seen.add(current)
-        cat = index.by_slug.get(current)
-        current = cat.parent if cat else None
-    return seen
 
 
 def audience(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
-from kcrush_bot.core.digests import build_digest, digest_window_start
+from kcrush_bot.core.digests import assemble_digest
 from kcrush_bot.core.errors import BadInput
-from kcrush_bot.core.matching import digest_posts
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.replies import Reply, Text
@@ -18,18 +17,21 @@ _ACTIONS = ("daily", "weekly", "off", "preview")
 
 
 async def preview(service: CommandService, chat: ChatRef) -> list[Reply]:
+    """What the chat's next digest would hold, assembled as the publisher assembles it (a
+    chat without a schedule is shown what a daily one would send)."""
     schedules = await service.store.chats.digests(chat)
     schedule = schedules[0] if schedules else DigestSchedule(chat, Mode.DAILY)
-    since = digest_window_start(schedule, service.clock())
-    found = await service.store.posts.for_chat_since(chat, since, pushable_only=True)
-    index = await service.categories()
-    posts = digest_posts(found, await service.store.chats.subscriptions(chat), index)
-    replies = build_digest(
-        posts, frequency=schedule.frequency, category_names=index.names(), send_empty=False
+    digest = await assemble_digest(
+        service.store,
+        await service.categories(),
+        schedule,
+        service.clock(),
+        max_items=service.config.digest_max_items,
+        send_empty=False,
     )
-    if not replies:
+    if not digest.replies:
         return [Text("The next digest would be empty: nothing new since the last one.")]
-    return replies
+    return digest.replies
 
 
 async def digest(call: Invocation) -> list[Reply]:

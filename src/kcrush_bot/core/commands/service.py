@@ -43,6 +43,7 @@ class CoreConfig:
     default_category: str = "interviews"
     timezone: str = "Asia/Seoul"
     digest_time: str = "09:00"
+    digest_max_items: int = 50  # a preview lists what the digest would: no more
     moderators: Moderators = field(default_factory=Moderators)
 
 
