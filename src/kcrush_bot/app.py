@@ -1,8 +1,12 @@
 """The composition root: builds the store, the command service, the platforms and the publisher.
 
-``build`` makes everything from settings; tests pass their own store, platforms or clock in.
-Nothing is built at import time. ``run`` is the whole bot in one event loop: the store, the
-scheduler, every platform whose token is set (the console when none is), until SIGINT/SIGTERM.
+``build`` makes the whole graph from settings, wired once, in dependency order: the store;
+the publisher's doorbell and digest calendar (what the command service may ask of the
+publisher, made before either); the command service; the platforms, which take commands to
+the service; the publisher, which sends through the platforms. Tests pass their own store,
+platforms or clock into the same function. Nothing is built at import time, and nothing is
+patched in after construction. ``run`` is the whole bot in one event loop: the graph from
+``build``, every platform connected and the publisher running, until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,42 +17,37 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from kcrush_bot import __version__
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.permissions import Moderators
-from kcrush_bot.core.ports import Metrics, Notifier, Platform
+from kcrush_bot.core.ports import Metrics, Platform
+from kcrush_bot.publisher import Publisher
+from kcrush_bot.publisher.digests import DigestCalendar
+from kcrush_bot.publisher.doorbell import Doorbell
 from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
 
-if TYPE_CHECKING:
-    from kcrush_bot.publisher import Publisher
-
 log = logging.getLogger(__name__)
 
-
-class _LateNotifier:
-    """Lets the command service wake the publisher, which is built after the service."""
-
-    def __init__(self) -> None:
-        self.target: Notifier | None = None
-
-    def wake(self) -> None:
-        if self.target is not None:
-            self.target.wake()
+# The platforms ``build`` is given: ready adapters, or a function making them for the service.
+Platforms = Mapping[str, Platform] | Callable[[CommandService], Mapping[str, Platform]]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class App:
+    """The wired graph. Nothing in it is connected yet: ``run`` enters the platforms and the
+    publisher; the command line uses the store and the service as they are."""
+
     settings: Settings
     store: Store
     service: CommandService
-    platforms: dict[str, Platform] = field(default_factory=dict)
-    notifier: _LateNotifier = field(default_factory=_LateNotifier)
+    platforms: Mapping[str, Platform]
+    publisher: Publisher
     metrics: Metrics = NO_METRICS
 
 
@@ -90,63 +89,79 @@ async def build(
     settings: Settings,
     *,
     store: Store | None = None,
+    platforms: Platforms | None = None,
     clock: Callable[[], datetime] | None = None,
     metrics: Metrics = NO_METRICS,
+    console: bool = False,
+    publisher_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[App]:
-    """The store (opened and prepared) and the command service; platforms are added by ``run``."""
+    """The whole graph, wired: see the module docstring.
+
+    ``store`` is opened from ``settings`` when not given (and prepared either way);
+    ``platforms`` defaults to every platform whose token is set (``platforms_for``), ``{}``
+    gives none (command-line verbs that send nothing); ``publisher_options`` are the
+    publisher's tuning arguments (tests shorten its waits).
+    """
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(Store.open(settings.database_path, clock=clock))
         await prepare_store(store, settings)
-        notifier = _LateNotifier()
+        doorbell = Doorbell()
+        calendar = DigestCalendar(clock)
         service = CommandService(
             store,
             default_registry(),
             core_config(settings),
             clock=clock,
-            notifier=notifier,
+            notifier=doorbell,
+            schedules=calendar,
             metrics=metrics,
         )
-        yield App(settings, store, service, notifier=notifier, metrics=metrics)
+        if platforms is None:
+            made = platforms_for(settings, service, console=console)
+        elif callable(platforms):
+            made = dict(platforms(service))
+        else:
+            made = dict(platforms)
+        publisher = Publisher(
+            store,
+            settings,
+            made,
+            service=service,
+            doorbell=doorbell,
+            calendar=calendar,
+            clock=clock,
+            metrics=metrics,
+            **(publisher_options or {}),
+        )
+        yield App(settings, store, service, made, publisher, metrics)
 
 
-def platforms_for(app: App, *, console: bool) -> dict[str, Platform]:
+def platforms_for(
+    settings: Settings, service: CommandService, *, console: bool = False
+) -> dict[str, Platform]:
     """Every platform whose token is set, and the console when asked or when none is."""
-    settings = app.settings
     platforms: dict[str, Platform] = {}
     if settings.telegram.token:
         from kcrush_bot.platforms.telegram import TelegramPlatform
 
-        platforms["telegram"] = TelegramPlatform(settings.telegram, app.service)
+        platforms["telegram"] = TelegramPlatform(settings.telegram, service)
     if settings.discord.token:
         from kcrush_bot.platforms.discord import DiscordPlatform
 
-        platforms["discord"] = DiscordPlatform(settings.discord, app.service)
+        platforms["discord"] = DiscordPlatform(settings.discord, service)
     if console or not platforms:
         from kcrush_bot.platforms.console import ConsolePlatform
 
-        platforms["console"] = ConsolePlatform(app.service)
+        platforms["console"] = ConsolePlatform(service)
     return platforms
-
-
-def build_publisher(
-    app: App, platforms: Mapping[str, Platform], clock: Callable[[], datetime] | None = None
-) -> Publisher:
-    from kcrush_bot.publisher import Publisher
-
-    publisher = Publisher(
-        app.store, app.settings, platforms, service=app.service, clock=clock, metrics=app.metrics
-    )
-    app.notifier.target = publisher
-    app.service.schedules = publisher
-    return publisher
 
 
 async def run(
     settings: Settings,
     *,
     console: bool = False,
-    platforms: dict[str, Platform] | None = None,
+    platforms: Platforms | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """The bot: store, scheduler, platforms, until SIGINT or SIGTERM (or the console's exit).
@@ -166,30 +181,29 @@ async def run(
         from kcrush_bot.web import PrometheusMetrics
 
         metrics = PrometheusMetrics()
-    async with build(settings, metrics=metrics or NO_METRICS) as app:
-        platforms = platforms if platforms is not None else platforms_for(app, console=console)
-        app.platforms = platforms
-        publisher = build_publisher(app, platforms)
-        async with AsyncExitStack() as stack:
-            for name, platform in platforms.items():
-                await stack.enter_async_context(platform)
-                log.info("%s connected", name)
-            await stack.enter_async_context(publisher)
-            if listen is not None and metrics is not None:
-                from kcrush_bot.web import bot_server
+    async with (
+        build(settings, platforms=platforms, console=console, metrics=metrics or NO_METRICS) as app,
+        AsyncExitStack() as stack,
+    ):
+        for name, platform in app.platforms.items():
+            await stack.enter_async_context(platform)
+            log.info("%s connected", name)
+        await stack.enter_async_context(app.publisher)
+        if listen is not None and metrics is not None:
+            from kcrush_bot.web import bot_server
 
-                await stack.enter_async_context(bot_server(listen, app.store, platforms, metrics))
-            # Unwound first on the way out: intake stops before the publisher drains.
-            stack.push_async_callback(_stop_receiving, platforms)
-            log.info("kcrush-bot %s running: %s", __version__, ", ".join(platforms))
-            waiters = [asyncio.create_task(stop.wait())]
-            console_platform = platforms.get("console")
-            if console_platform is not None:
-                waiters.append(asyncio.create_task(console_platform.finished()))  # type: ignore[attr-defined]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-            log.info("shutting down: finishing sends in flight")
+            await stack.enter_async_context(bot_server(listen, app.store, app.platforms, metrics))
+        # Unwound first on the way out: intake stops before the publisher drains.
+        stack.push_async_callback(_stop_receiving, app.platforms)
+        log.info("kcrush-bot %s running: %s", __version__, ", ".join(app.platforms))
+        waiters = [asyncio.create_task(stop.wait())]
+        console_platform = app.platforms.get("console")
+        if console_platform is not None:
+            waiters.append(asyncio.create_task(console_platform.finished()))  # type: ignore[attr-defined]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        log.info("shutting down: finishing sends in flight")
     log.info("stopped")
 
 

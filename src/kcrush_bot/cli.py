@@ -29,7 +29,10 @@ from kcrush_bot.core.commands.subscriptions import (
 from kcrush_bot.core.errors import BadInput, KcrushError, NotFound
 from kcrush_bot.core.models import ChatRef, Post
 from kcrush_bot.core.render import console as console_render
+from kcrush_bot.core.render.wire import PLATFORMS, wire_payloads
 from kcrush_bot.core.replies import Cards, Confirm, ListItem, ListPage, Reply, TeaserCard, Text
+from kcrush_bot.core.times import in_zone
+from kcrush_bot.publisher.digests import next_digest_times
 from kcrush_bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="the exact payloads the bot would send for posts")
     p.add_argument(
         "--platform",
-        choices=("telegram", "discord", "console"),
+        choices=PLATFORMS,
         action="append",
         help="only this platform (repeatable; default: all)",
     )
@@ -176,7 +179,10 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.sources.ingest import Ingestor
 
     names = {s.name for s in settings.sources}
-    async with app.build(settings) as built, Ingestor(built.store, settings) as ingestor:
+    async with (
+        app.build(settings, platforms={}) as built,
+        Ingestor(built.store, settings) as ingestor,
+    ):
         reports = []
         if not args.sources:
             if not settings.sources:
@@ -199,7 +205,7 @@ async def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         slug = await _category(built, args.category)
         posts = await built.store.posts.latest(args.n, slug)
         if args.json:
@@ -215,7 +221,7 @@ async def cmd_latest(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     if not args.query.strip():
         raise BadInput("Tell me what to look for: kcrush-bot search QUERY.")
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         hits, total = await built.store.posts.search(args.query, limit=args.n)
         if args.json:
             _print_json([h.to_json() for h in hits])
@@ -246,7 +252,7 @@ async def _category(built: app.App, name: str | None) -> str | None:
 
 
 async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         tree = category_tree(await built.store.posts.category_counts())
     if args.json:
         _print_json(
@@ -272,39 +278,9 @@ async def cmd_categories(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def payloads_for(reply: Reply, platforms: Sequence[str]) -> list[dict[str, Any]]:
-    """What goes over the wire for ``reply`` on each platform (DESIGN.md §2, ``preview --json``)."""
-    from kcrush_bot.core.render import discord as discord_render
-    from kcrush_bot.core.render import telegram as telegram_render
-
-    out: list[dict[str, Any]] = []
-    for platform in platforms:
-        if platform == "telegram":
-            for call in telegram_render.render_reply(reply):
-                out.append({"platform": "telegram", "method": call.method, "payload": call.params})
-        elif platform == "discord":
-            for message in discord_render.render_reply(reply):
-                out.append(
-                    {
-                        "platform": "discord",
-                        "method": "POST /channels/{channel.id}/messages",
-                        "payload": message,
-                    }
-                )
-        else:
-            out.append(
-                {
-                    "platform": "console",
-                    "method": "print",
-                    "payload": console_render.render_reply(reply),
-                }
-            )
-    return out
-
-
 async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
-    platforms = args.platform or ["telegram", "discord", "console"]
-    async with app.build(settings) as built:
+    platforms = args.platform or PLATFORMS
+    async with app.build(settings, platforms={}) as built:
         posts: list[Post]
         if args.url:
             from kcrush_bot.sources.normalise import canonical_url
@@ -319,8 +295,7 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
         names = (await built.service.categories()).names()
         payloads: list[dict[str, Any]] = []
         for post in posts:
-            card = TeaserCard.from_post(post, names)
-            payloads += payloads_for(Cards((card,)), platforms)
+            payloads += wire_payloads(Cards((TeaserCard.from_post(post, names),)), platforms)
     if args.json:
         _print_json(payloads)
     else:
@@ -336,7 +311,7 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_subscriptions(settings: Settings, args: argparse.Namespace) -> int:
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         subs = await built.store.chats.subscriptions()
         if args.json:
             _print_json(
@@ -368,7 +343,7 @@ async def cmd_subscribe(settings: Settings, args: argparse.Namespace) -> int:
     plus = next((i for i, w in enumerate(words) if w.startswith("+")), len(words))
     if args.digest:
         words.insert(plus, args.digest)
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         _print_replies(
             await subscribe_chat(
                 built.service, chat, words, actor=OPERATOR, listed_by=CLI_CATEGORIES
@@ -379,7 +354,7 @@ async def cmd_subscribe(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_unsubscribe(settings: Settings, args: argparse.Namespace) -> int:
     chat = ChatRef.parse(args.chat)
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         _print_replies(
             await unsubscribe_chat(
                 built.service,
@@ -398,11 +373,11 @@ async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.text.strip():
         raise BadInput("The announcement is empty: kcrush-bot announce TEXT [--category SLUG].")
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         slug = await _category(built, args.category)
         when = args.at
-        if when is not None and when.tzinfo is None:
-            when = when.replace(tzinfo=ZoneInfo(settings.bot.timezone))
+        if when is not None:
+            when = in_zone(when, ZoneInfo(settings.bot.timezone))
         replies = await draft(
             built.service, args.text.strip(), slug, actor=OPERATOR, scheduled_for=when
         )
@@ -433,7 +408,7 @@ async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> in
     from kcrush_bot.core.commands.digest import preview
 
     chat = ChatRef.parse(args.chat)
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         _print_replies(await preview(built.service, chat))
     return 0
 
@@ -443,7 +418,7 @@ async def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
         raise BadInput("set KCRUSH_DISCORD_TOKEN to sync the slash commands")
     from kcrush_bot.platforms.discord import sync_commands
 
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         count = await sync_commands(settings.discord, built.service, args.guild)
     where = f"server {args.guild}" if args.guild else "every server (global; may take an hour)"
     print(f"Registered {count} slash commands for {where}.")
@@ -468,14 +443,12 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         stats = await built.store.stats()
         health = await built.store.sources.health()
         inactive = await built.store.chats.inactive()
         digests = await built.store.chats.digests()
-        publisher = app.build_publisher(built, {})
-        await publisher.refresh_schedules()
-        next_digest = publisher.next_digest_times()
+        next_digest = next_digest_times(digests, built.service.clock())
     data = {
         "version": __version__,
         "database": settings.database_path,
@@ -546,7 +519,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.platforms.console import ConsolePlatform
 
-    async with app.build(settings) as built:
+    async with app.build(settings, platforms={}) as built:
         console = ConsolePlatform(built.service)
         await console.repl()
     return 0

@@ -55,7 +55,7 @@ async def test_the_digest_command_and_the_config_read_times_and_zones_alike(
 ) -> None:
     # The chat's lenient spelling is normalised; the config must hold the normal form itself.
     await service.dispatch(ADMIN, "digest", "daily 9h30 Europe/Paris")
-    [schedule] = await service.store.digests(ADMIN.chat)
+    [schedule] = await service.store.chats.digests(ADMIN.chat)
     assert (schedule.time, schedule.timezone) == ("09:30", "Europe/Paris")
     config = {"bot": {"digest_time": "09:30", "timezone": "Europe/Paris"}}
     loaded = settings_mod.from_dict(config, environ={})

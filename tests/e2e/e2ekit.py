@@ -20,6 +20,8 @@ from fakes.discord_api import FAKE_TOKEN, FakeDiscord, start_fake_discord
 from fakes.telegram_api import FakeTelegram, start_fake_telegram
 from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
+from kcrush_bot.core.commands import CommandService
+from kcrush_bot.core.ports import Platform
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.settings import Settings
 from kcrush_bot.storage import Store
@@ -167,26 +169,29 @@ class Bot:
 async def running_bot(
     settings: Settings, *, telegram_timeout: float | None = None, **publisher_options: Any
 ) -> AsyncIterator[Bot]:
-    """The bot as ``kcrush-bot run`` builds it: store, service, platforms, then the publisher.
+    """The bot as ``kcrush-bot run`` builds it: one ``app.build``, the platforms connected, then
+    the publisher running.
 
     ``telegram_timeout`` shortens the Telegram adapter's request timeout (for timeout tests).
     """
-    async with app.build(settings) as built, AsyncExitStack() as stack:
-        platforms = app.platforms_for(built, console=False)
+
+    def platforms(service: CommandService) -> dict[str, Platform]:
+        made = app.platforms_for(settings, service)
         if telegram_timeout is not None:
             from kcrush_bot.platforms.telegram import TelegramPlatform
 
-            platforms["telegram"] = TelegramPlatform(
-                settings.telegram, built.service, request_timeout=telegram_timeout
+            made["telegram"] = TelegramPlatform(
+                settings.telegram, service, request_timeout=telegram_timeout
             )
-        built.platforms = platforms
-        for platform in platforms.values():
+        return made
+
+    async with (
+        app.build(settings, platforms=platforms, publisher_options=publisher_options) as built,
+        AsyncExitStack() as stack,
+    ):
+        for platform in built.platforms.values():
             await stack.enter_async_context(platform)
-        publisher = Publisher(
-            built.store, settings, platforms, service=built.service, **publisher_options
-        )
-        built.notifier.target = publisher
-        await stack.enter_async_context(publisher)
+        publisher = await stack.enter_async_context(built.publisher)
         yield Bot(built, publisher)
 
 

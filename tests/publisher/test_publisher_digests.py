@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.publisher import Publisher
+from kcrush_bot.publisher.digests import next_digest_times
 from kcrush_bot.storage import Store
 from publisher.publisherkit import FakeClock, FakePlatform, make_post, make_settings
 
@@ -52,6 +53,8 @@ async def test_daily_digest_follows_local_time_into_daylight_saving(store: Store
     assert await digest_items(store) == ["digest:telegram:-1001:2024-03-10T13:00:00.000000+00:00#1"]
     clock.now = utc(2024, 3, 10, 13, 30)
     assert publisher.next_digest_times() == {CHAT.key: utc(2024, 3, 11, 13, 0)}
+    # What ``kcrush-bot stats`` shows, computed without a publisher, is the same.
+    assert next_digest_times(await store.chats.digests(), clock.now) == publisher.next_digest_times()
 
 
 async def test_daily_digest_follows_local_time_out_of_daylight_saving(store: Store):

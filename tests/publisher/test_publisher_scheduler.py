@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from tests.conftest import caller
 
+from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
-from kcrush_bot.core.commands import CommandService
 from kcrush_bot.core.commands.announce import decide
 from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.publisher import Publisher
@@ -80,14 +81,19 @@ async def test_wake_delivers_without_waiting_for_the_safety_net(store: Store):
         assert time.monotonic() - started < 0.5
 
 
-async def test_a_confirmed_announcement_goes_out_at_once(store: Store, service: CommandService):
+async def test_a_confirmed_announcement_goes_out_at_once(store: Store):
     telegram = FakePlatform()
     await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     draft = await store.announcements.create("Fan meeting on Friday", None, "telegram:1001")
-    async with Publisher(store, make_settings(), {"telegram": telegram}, service=service):
-        assert service.notifier is not None
+    settings = make_settings()
+    settings = replace(settings, telegram=replace(settings.telegram, moderators=("1001",)))
+    async with (
+        app.build(settings, store=store, platforms={"telegram": telegram}) as built,
+        built.publisher,
+    ):
+        await asyncio.sleep(0.1)  # the worker is asleep now, its safety net 30 s away
         moderator = caller(user_id="1001")
-        await decide(service, moderator, draft, confirm=True)
+        await decide(built.service, moderator, draft, confirm=True)
         await wait_until(lambda: telegram.delivered(FAN.key), within=2.0)
     assert telegram.delivered(FAN.key)[0].reply.text == "Fan meeting on Friday"
 

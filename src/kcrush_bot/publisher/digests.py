@@ -12,16 +12,22 @@ chat's last digest and the moment its schedule was set. That one rule covers the
 (the cron job fires), a restart after downtime (the missed fire time is later than the last
 digest: sent once), and a second look at the same time (already sent: nothing). Sending marks
 ``last_sent_at`` in the same transaction that enqueues the digest's messages.
+
+``DigestCalendar`` holds the schedules as the publisher last read them, with one trigger per
+signature: it answers "when is this chat's next digest" for ``/status`` (the core's
+``ScheduleView``) without the command service having to know the publisher.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
 from kcrush_bot.core.models import DigestSchedule, Mode
+from kcrush_bot.core.times import utc_now
 
 # (frequency, time, time zone, weekday or "" when daily): all a chat's cron trigger depends on.
 Signature = tuple[str, str, str, str]
@@ -84,3 +90,44 @@ def due_fire_time(
     if set_at is not None and set_at >= fire:
         return None  # set (or changed) after that time: the first digest is the next one
     return fire
+
+
+def next_digest_times(
+    schedules: Iterable[DigestSchedule],
+    now: datetime,
+    trigger: Callable[[DigestSchedule], CronTrigger] = digest_trigger,
+) -> dict[str, datetime]:
+    """Chat key → when its next digest fires after ``now``."""
+    times = {}
+    for schedule in schedules:
+        fire = next_fire(trigger(schedule), now)
+        if fire is not None:
+            times[schedule.chat.key] = fire
+    return times
+
+
+class DigestCalendar:
+    """The digest schedules as last read, and one cron trigger per signature, shared by the
+    chats with that schedule and by its job (see the module docstring)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or utc_now
+        self.schedules: dict[str, DigestSchedule] = {}
+        self._triggers: dict[Signature, CronTrigger] = {}
+
+    def read(self, schedules: Iterable[DigestSchedule]) -> None:
+        """The schedules as the table now holds them; triggers no schedule uses are dropped."""
+        self.schedules = {s.chat.key: s for s in schedules}
+        used = {signature(s) for s in self.schedules.values()}
+        self._triggers = {sig: t for sig, t in self._triggers.items() if sig in used}
+
+    def trigger(self, schedule: DigestSchedule) -> CronTrigger:
+        sig = signature(schedule)
+        trigger = self._triggers.get(sig)
+        if trigger is None:
+            trigger = self._triggers[sig] = digest_trigger(schedule)
+        return trigger
+
+    def next_digest_times(self) -> dict[str, datetime]:
+        """Chat key → when its next digest fires (from the schedules last read)."""
+        return next_digest_times(self.schedules.values(), self.clock(), self.trigger)

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -43,13 +42,14 @@ from kcrush_bot.core.models import DigestSchedule
 from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.core.times import as_utc, utc_now
 from kcrush_bot.publisher.digests import (
+    DigestCalendar,
     Signature,
     digest_job_id,
-    digest_trigger,
     due_fire_time,
     next_fire,
     signature,
 )
+from kcrush_bot.publisher.doorbell import Doorbell
 from kcrush_bot.publisher.enqueue import announcement_rows, post_rows, sort_key
 from kcrush_bot.publisher.limits import Limits, Pacer
 from kcrush_bot.publisher.payloads import payload_of
@@ -81,6 +81,8 @@ class Publisher:
         platforms: Mapping[str, Platform],
         *,
         service: CommandService | None = None,
+        doorbell: Doorbell | None = None,
+        calendar: DigestCalendar | None = None,
         clock: Callable[[], datetime] | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         shutdown_grace: float = SHUTDOWN_GRACE,
@@ -94,7 +96,9 @@ class Publisher:
         self.settings = settings
         self.platforms = dict(platforms)
         self.service = service
+        self.doorbell = doorbell
         self.clock = clock or utc_now
+        self.calendar = calendar or DigestCalendar(self.clock)
         self.shutdown_grace = shutdown_grace
         self.refresh_seconds = refresh_seconds
         self.outbox = store.outbox
@@ -121,17 +125,14 @@ class Publisher:
         self._refresh_task: asyncio.Task[None] | None = None
         self._polls: set[asyncio.Task[object]] = set()
         self._pruned_at: datetime | None = None
+        self._doorbell_task: asyncio.Task[None] | None = None
         self._fanout_lock = asyncio.Lock()
-        self._digests: dict[str, DigestSchedule] = {}
         self._digest_jobs: set[Signature] = set()  # the schedules with a cron job registered
-        # One trigger per schedule signature (shared by its chats and its job), and per chat the
-        # earliest time its digest can next be due (by what that depends on), so the minutely
-        # check of 10,000 digests is a dictionary lookup each, not cron arithmetic.
-        self._triggers: dict[Signature, CronTrigger] = {}
+        # Per chat the earliest time its digest can next be due (by what that depends on), so
+        # with the calendar's one trigger per schedule the minutely check of 10,000 digests is
+        # a dictionary lookup each, not cron arithmetic.
         self._not_due_before: dict[str, tuple[object, datetime]] = {}
         self._announcement_jobs: set[int] = set()
-        if service is not None and service.notifier is None:
-            service.notifier = self
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -151,6 +152,8 @@ class Publisher:
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery-worker")
             self.scheduler = self._start_scheduler()
             await self.refresh_schedules()
+            if self.doorbell is not None:
+                self._doorbell_task = asyncio.create_task(self._answer_doorbell(self.doorbell))
         except BaseException:
             await self._shutdown()
             await stack.__aexit__(None, None, None)
@@ -169,6 +172,11 @@ class Publisher:
 
     async def _shutdown(self) -> None:
         """Stop taking work, let the sends in flight finish (bounded), stop the scheduler."""
+        if self._doorbell_task is not None:
+            self._doorbell_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._doorbell_task
+            self._doorbell_task = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -257,6 +265,12 @@ class Publisher:
             return
         if self._refresh_task is None or self._refresh_task.done():
             self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_job())
+
+    async def _answer_doorbell(self, doorbell: Doorbell) -> None:
+        """The command service rang (an announcement was confirmed): wake up as if called."""
+        while True:
+            await doorbell.rung()
+            self.wake()
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -358,20 +372,13 @@ class Publisher:
         chats' digests were handled (an empty digest is marked sent without a message unless
         ``digest.send_empty``)."""
         schedules = await self.store.chats.digests()
-        self._digests = {s.chat.key: s for s in schedules}
+        self.calendar.read(schedules)
         changed = await self.outbox.digest_changed_at()
         done = 0
         for schedule in schedules:
             if await self._digest_if_due(schedule, now, changed.get(schedule.chat.key)):
                 done += 1
         return done
-
-    def _trigger(self, schedule: DigestSchedule) -> CronTrigger:
-        sig = signature(schedule)
-        trigger = self._triggers.get(sig)
-        if trigger is None:
-            trigger = self._triggers[sig] = digest_trigger(schedule)
-        return trigger
 
     async def _digest_if_due(
         self, schedule: DigestSchedule, now: datetime, set_at: datetime | None
@@ -381,7 +388,7 @@ class Publisher:
         known = self._not_due_before.get(key)
         if known is not None and known[0] == basis and now < known[1]:
             return False
-        trigger = self._trigger(schedule)
+        trigger = self.calendar.trigger(schedule)
         fire = due_fire_time(schedule, now, set_at, trigger)
         if fire is None:
             # No fire time falls between now and the next one: not due before it.
@@ -443,19 +450,13 @@ class Publisher:
             key = schedule.chat.key
             try:
                 await self._digest_if_due(schedule, self.clock(), changed.get(key))
-                self._digests[key] = schedule
+                self.calendar.schedules[key] = schedule
             except Exception:
                 log.exception("digest for %s failed", key)
 
     def next_digest_times(self) -> dict[str, datetime]:
         """Chat key → when its next digest fires (from the schedules last read)."""
-        now = self.clock()
-        times = {}
-        for key, schedule in self._digests.items():
-            fire = next_fire(self._trigger(schedule), now)
-            if fire is not None:
-                times[key] = fire
-        return times
+        return self.calendar.next_digest_times()
 
     # -- keeping the schedules in step with the tables ------------------------------------------
 
@@ -482,11 +483,10 @@ class Publisher:
         refresh never moves a fire time.
         """
         schedules = await self.store.chats.digests()
-        self._digests = {s.chat.key: s for s in schedules}
+        self.calendar.read(schedules)
         groups: dict[Signature, DigestSchedule] = {}
         for schedule in schedules:
             groups.setdefault(signature(schedule), schedule)
-        self._triggers = {sig: t for sig, t in self._triggers.items() if sig in groups}
         scheduler = self.scheduler
         if scheduler is None:
             return
@@ -495,7 +495,7 @@ class Publisher:
                 continue
             scheduler.add_job(
                 self._digest_job,
-                self._trigger(schedule),
+                self.calendar.trigger(schedule),
                 args=(sig,),
                 id=digest_job_id(sig),
                 name=f"{schedule.frequency.value} digests at {' '.join(p for p in sig[1:] if p)}",

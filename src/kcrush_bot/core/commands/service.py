@@ -59,15 +59,16 @@ class CommandService:
         clock: Callable[[], datetime] | None = None,
         notifier: Notifier | None = None,
         metrics: Metrics = NO_METRICS,
+        schedules: ScheduleView | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.registry = registry
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
+        # Both given by the composition root: the publisher's doorbell and digest calendar.
         self.notifier = notifier
-        # Set by the composition root once the publisher exists (``kcrush-bot run``).
-        self.schedules: ScheduleView | None = None
+        self.schedules = schedules
         self._categories: CategoryIndex | None = None
         # Paging state for search buttons. Button data is limited (Telegram: 64 bytes), so a
         # button carries a short random token, never the query; an unknown token is "expired".
