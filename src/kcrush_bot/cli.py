@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -449,7 +449,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         inactive = await built.store.chats.inactive()
         digests = await built.store.chats.digests()
         next_digest = next_digest_times(digests, built.service.clock())
-    data = {
+    data: dict[str, Any] = {
         "version": __version__,
         "database": settings.database_path,
         "posts": stats.posts,
@@ -530,7 +530,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-VERBS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+VERBS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": cmd_run,
     "console": cmd_console,
     "ingest": cmd_ingest,

@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from typing import TextIO
 from urllib.parse import quote
 
 REDACTED = "***"
@@ -49,7 +50,9 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup(verbosity: int, secrets: Iterable[str] = (), stream=None) -> logging.Handler:
+def setup(
+    verbosity: int, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> logging.Handler:
     """Log to stderr: warnings by default, -v info, -vv debug. Returns the handler."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(stream or sys.stderr)
