@@ -47,7 +47,7 @@ async def test_preview_in_the_chat_and_the_cli_is_the_digest_the_publisher_sends
         args = cli.build_parser().parse_args(["digest", "preview", CHAT.key])
         assert await cli.VERBS[args.command](settings, args) == 0
         printed = capsys.readouterr().out
-        async with app.build(settings) as built:
+        async with app.build(settings, platforms={}) as built:
             in_chat = await built.service.dispatch(ADMIN, "digest", "preview")
 
         telegram = FakePlatform()
