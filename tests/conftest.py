@@ -18,8 +18,9 @@ from factories import (  # re-exported for tests that import them from here
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
 from kcrush_bot.core.permissions import Moderators
 from kcrush_bot.storage import Store
+from pg import pg_server, pg_url  # a real PostgreSQL server for the store's second backend
 
-__all__ = ["caller", "make_post"]
+__all__ = ["caller", "make_post", "pg_server", "pg_url"]
 
 # The `wordpress` session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
 pytest_plugins = ["wordpress.wpkit"]

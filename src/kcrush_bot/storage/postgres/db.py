@@ -1,0 +1,135 @@
+"""The PostgreSQL database every repository shares: a connection pool, transactions, a clock.
+
+A transaction holds one pooled connection for its task; statements a repository runs while
+that task's transaction is open go through the same connection (a context variable carries
+it), so a call made "inside the caller's transaction" joins it as it does on SQLite's single
+connection. Elsewhere statements take any free connection from the pool: replicas and tasks
+do not queue behind one another's reads.
+
+The password may come in the URL, from ``PGPASSWORD`` or from a ``.pgpass`` file (asyncpg reads
+both); ``redact`` is what logs and errors show instead of the URL.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from kcrush_bot.storage.postgres import migrate
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(SCHEMES)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced: what may be logged or shown."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class PgDatabase:
+    """The shared pool. Use ``async with PgDatabase.open(url) as db``."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str, clock: Clock | None = None) -> None:
+        self.pool = pool
+        self.url = redact(url)
+        self.clock: Clock = clock or system_clock
+        self._current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+            f"kcrush_pg_transaction_{id(self)}", default=None
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        url: str,
+        *,
+        upgrade: bool = True,
+        clock: Clock | None = None,
+        max_connections: int = 10,
+    ) -> AsyncIterator[PgDatabase]:
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=max_connections,
+                server_settings={"application_name": "kcrush-bot"},
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            # The driver's message names host and user, never the password; say which
+            # database in the redacted form.
+            raise ConnectionError(f"cannot connect to {redact(url)}: {exc}") from exc
+        try:
+            if upgrade:
+                async with pool.acquire() as connection:
+                    await migrate.upgrade(connection)
+            log.info("connected to %s", redact(url))
+            yield cls(pool, url, clock)
+        finally:
+            await pool.close()
+
+    def now_utc(self) -> datetime:
+        value = self.clock()
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction on one connection, committed on success and rolled back on any error.
+
+        Nested inside this task's open transaction it is a savepoint on the same connection.
+        """
+        current = self._current.get()
+        if current is not None:
+            async with current.transaction():
+                yield current
+            return
+        async with self.pool.acquire() as connection, connection.transaction():
+            token = self._current.set(connection)
+            try:
+                yield connection
+            finally:
+                self._current.reset(token)
+
+    @property
+    def q(self) -> Any:
+        """Where a statement goes: this task's open transaction, or the pool."""
+        return self._current.get() or self.pool
+
+    async def one(self, sql: str, *args: Any) -> Any:
+        return await self.q.fetchrow(sql, *args)
+
+    async def all(self, sql: str, *args: Any) -> list[Any]:
+        return list(await self.q.fetch(sql, *args))
+
+    async def value(self, sql: str, *args: Any) -> Any:
+        return await self.q.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        return str(await self.q.execute(sql, *args))
+
+    async def schema_version(self) -> int:
+        async with self.pool.acquire() as connection:
+            return await migrate.current_version(connection)

