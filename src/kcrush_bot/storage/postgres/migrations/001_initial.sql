@@ -167,3 +167,22 @@ CREATE TABLE audit_log (
     chat_key  text COLLATE "C",
     detail    text NOT NULL DEFAULT ''
 );
+
+-- Several replicas on one database (storage/postgres/replicas.py). A lease row names who runs
+-- the singleton duties until when; expiry is judged by the server's clock alone.
+CREATE TABLE leases (
+    name         text COLLATE "C" PRIMARY KEY,      -- "singleton"
+    holder       text NOT NULL,                     -- a replica id
+    generation   bigint NOT NULL,                   -- goes up on every change of holder
+    acquired_at  timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+
+-- Each replica's heartbeat: who is alive (a platform's limit is shared among them) and what
+-- each is doing (status, /healthz).
+CREATE TABLE replicas (
+    id          text COLLATE "C" PRIMARY KEY,       -- host:pid:random
+    started_at  timestamptz NOT NULL,
+    seen_at     timestamptz NOT NULL,
+    detail      jsonb NOT NULL DEFAULT '{}'
+);

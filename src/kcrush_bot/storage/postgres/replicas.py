@@ -1,0 +1,126 @@
+"""Replicas on one PostgreSQL database: a lease for the singleton duties, and a heartbeat table.
+
+Several ``kcrush-bot run`` processes may share a database. Source polls, digests, scheduled
+announcements and Telegram long polling must run in exactly one of them: that one holds the
+lease, a row with an expiry that its holder renews well before it runs out. When the holder
+dies, the row expires and the next replica to try takes it over; its ``generation`` goes up on
+every change of holder, so work stamped with an older generation can be told apart.
+
+Expiry is judged by the database's clock (``now()``) alone: replicas' clocks may disagree, the
+server's is one.
+
+The heartbeat table says which replicas are alive and what each is doing: the delivery worker
+divides a platform's limit by the replicas alive, and ``status`` shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kcrush_bot.storage.postgres.db import PgDatabase
+
+SINGLETON = "singleton"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a lease, since when, until when, and how many holders it has had."""
+
+    name: str
+    holder: str
+    generation: int
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    id: str
+    started_at: datetime
+    seen_at: datetime
+    detail: dict[str, Any]
+
+
+class PgReplicaRepository:
+    """Leases and heartbeats in the shared database."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    async def acquire(self, holder: str, ttl: timedelta, name: str = SINGLETON) -> Lease | None:
+        """Take the lease, or renew it if ``holder`` has it; None while another holds it.
+
+        One statement: two replicas trying at once cannot both win, since the row's lock
+        orders them and the second sees the first's unexpired claim.
+        """
+        row = await self._db.one(
+            """
+            INSERT INTO leases AS l (name, holder, generation, acquired_at, expires_at)
+            VALUES ($1, $2, 1, now(), now() + $3::interval)
+            ON CONFLICT (name) DO UPDATE SET
+                holder = excluded.holder,
+                expires_at = excluded.expires_at,
+                generation = l.generation + (l.holder <> excluded.holder)::int,
+                acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at
+                                   ELSE excluded.acquired_at END
+             WHERE l.holder = excluded.holder OR l.expires_at <= now()
+            RETURNING name, holder, generation, acquired_at, expires_at
+            """,
+            name,
+            holder,
+            ttl,
+        )
+        return Lease(**dict(row)) if row else None
+
+    async def release(self, holder: str, name: str = SINGLETON) -> bool:
+        """Give the lease up at once (a clean shutdown), so another need not wait for expiry."""
+        status = await self._db.execute(
+            "UPDATE leases SET expires_at = now() WHERE name = $1 AND holder = $2", name, holder
+        )
+        return status.endswith(" 1")
+
+    async def holder(self, name: str = SINGLETON) -> Lease | None:
+        """The lease as it stands, if anyone holds it unexpired."""
+        row = await self._db.one(
+            "SELECT name, holder, generation, acquired_at, expires_at FROM leases "
+            "WHERE name = $1 AND expires_at > now()",
+            name,
+        )
+        return Lease(**dict(row)) if row else None
+
+    async def heartbeat(self, replica: str, detail: dict[str, Any] | None = None) -> None:
+        """This replica is alive (and doing ``detail``)."""
+        await self._db.execute(
+            """
+            INSERT INTO replicas (id, started_at, seen_at, detail)
+            VALUES ($1, now(), now(), $2::jsonb)
+            ON CONFLICT (id) DO UPDATE SET seen_at = now(), detail = excluded.detail
+            """,
+            replica,
+            json.dumps(detail or {}, ensure_ascii=False),
+        )
+
+    async def alive(self, within: timedelta) -> list[Replica]:
+        """Replicas seen within ``within``, oldest first."""
+        rows = await self._db.all(
+            "SELECT id, started_at, seen_at, detail FROM replicas "
+            "WHERE seen_at > now() - $1::interval ORDER BY started_at, id",
+            within,
+        )
+        return [
+            Replica(r["id"], r["started_at"], r["seen_at"], json.loads(r["detail"])) for r in rows
+        ]
+
+    async def leave(self, replica: str) -> None:
+        """A clean shutdown: the others stop counting this replica at once."""
+        await self._db.execute("DELETE FROM replicas WHERE id = $1", replica)
+
+    async def forget(self, older_than: timedelta) -> int:
+        """Drop rows of replicas not seen for ``older_than`` (crashed ones leave theirs)."""
+        status = await self._db.execute(
+            "DELETE FROM replicas WHERE seen_at < now() - $1::interval", older_than
+        )
+        return int(status.split()[-1])
