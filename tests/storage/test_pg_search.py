@@ -196,6 +196,18 @@ async def test_hostile_queries_return_results_or_none(posts: PgPostRepository) -
     assert await posts.count() == 6
 
 
+async def test_nul_in_a_hostile_title_is_dropped_not_fatal(posts: PgPostRepository) -> None:
+    # PostgreSQL's text cannot hold U+0000; SQLite's can. The post is stored all the same.
+    result = await posts.upsert(
+        [make_post(1, title="KNK\x00 live", teaser="a\x00b", tags=("t\x00",))],
+        source="t",
+        pushable=False,
+    )
+    stored = await posts.by_ids(result.new)
+    assert [p.title for p in stored] == ["KNK live"]
+    assert await posts.tags(result.new[0]) == ["t"]
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -48,6 +48,35 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC time; a naive one is taken to be UTC already, as the SQLite store takes it
+    (asyncpg alone would read a naive time as the machine's local time)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def maybe_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def clean(value: str) -> str:
+    """Text PostgreSQL can store: without U+0000, which its text type cannot hold (SQLite's
+    can). A hostile feed or message may carry one in a title or an announcement; dropping it
+    keeps such input from failing a whole transaction."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+def clean_or_none(value: str | None) -> str | None:
+    return None if value is None else clean(value)
+
+
+def affected(status: str) -> int:
+    """How many rows a command touched, from its status tag ("UPDATE 3", "INSERT 0 5")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
 class PgDatabase:
     """The shared pool. Use ``async with PgDatabase.open(url) as db``."""
 
@@ -90,10 +119,8 @@ class PgDatabase:
             await pool.close()
 
     def now_utc(self) -> datetime:
-        value = self.clock()
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        """Now, by the injected clock, in UTC."""
+        return as_utc(self.clock())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:

@@ -7,6 +7,7 @@ the search is ``storage/postgres/search.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 from kcrush_bot.core.models import Category, CategoryCount, ChatRef, Post, SearchHit
 from kcrush_bot.storage import UpsertResult
 from kcrush_bot.storage.postgres import search as pg_search
-from kcrush_bot.storage.postgres.db import PgDatabase
+from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none, maybe_utc
 from kcrush_bot.storage.postgres.records import (
     NEWEST_FIRST,
     POST_COLUMNS,
@@ -28,6 +29,20 @@ _CATEGORY_TREE = (
     ' SELECT $1::text COLLATE "C"'
     " UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug)"
 )
+
+
+def _storable(post: Post) -> Post:
+    """The post with every text PostgreSQL can store (see ``db.clean``)."""
+    return dataclasses.replace(
+        post,
+        url=clean(post.url),
+        title=clean(post.title),
+        teaser=clean(post.teaser),
+        categories=tuple(clean(c) for c in post.categories),
+        tags=tuple(clean(t) for t in post.tags),
+        image_url=clean_or_none(post.image_url),
+        guid=clean_or_none(post.guid),
+    )
 
 
 class PgPostRepository:
@@ -47,7 +62,11 @@ class PgPostRepository:
                 "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, "
                 "aliases = excluded.aliases",
                 [
-                    (cat.slug, cat.name, json.dumps(list(cat.aliases), ensure_ascii=False))
+                    (
+                        clean(cat.slug),
+                        clean(cat.name),
+                        json.dumps([clean(a) for a in cat.aliases], ensure_ascii=False),
+                    )
                     for cat in ordered
                 ],
             )
@@ -70,8 +89,8 @@ class PgPostRepository:
                 await conn.execute(
                     "INSERT INTO categories (slug, name, wp_id) VALUES ($1, $2, $3) "
                     "ON CONFLICT (slug) DO UPDATE SET wp_id = excluded.wp_id",
-                    slug,
-                    name,
+                    clean(slug),
+                    clean(name),
                     wp_id,
                 )
             for _, slug, _, parent_id in rows:
@@ -82,7 +101,9 @@ class PgPostRepository:
                     )
                 if parent and parent != slug:
                     await conn.execute(
-                        "UPDATE categories SET parent = $1 WHERE slug = $2", parent, slug
+                        "UPDATE categories SET parent = $1 WHERE slug = $2",
+                        clean(parent),
+                        clean(slug),
                     )
 
     async def categories(self) -> list[Category]:
@@ -125,7 +146,7 @@ class PgPostRepository:
         False for a silent archive (a source's first sight, a backfill, the sample).
         """
         result = UpsertResult()
-        posts = list(posts)
+        posts = [_storable(p) for p in posts]
         if not posts:
             return result
         stamp = self._db.now_utc()
@@ -163,7 +184,7 @@ class PgPostRepository:
                     post.title,
                     post.teaser or row["teaser"],
                     post.image_url or row["image_url"],
-                    post.published_at or row["published_at"],
+                    maybe_utc(post.published_at) or row["published_at"],
                 )
                 # Fill a missing guid, unless another post already holds it (UNIQUE).
                 guid = (
@@ -172,7 +193,7 @@ class PgPostRepository:
                     else None
                 )
                 if incoming != current or guid:
-                    updates.append((*incoming, post.modified_at, guid, stamp, row["id"]))
+                    updates.append((*incoming, maybe_utc(post.modified_at), guid, stamp, row["id"]))
                     if incoming != current:
                         result.updated.append(row["id"])
                     else:
@@ -203,8 +224,8 @@ class PgPostRepository:
                     [p.title for p in inserts],
                     [p.teaser for p in inserts],
                     [p.image_url for p in inserts],
-                    [p.published_at for p in inserts],
-                    [p.modified_at for p in inserts],
+                    [maybe_utc(p.published_at) for p in inserts],
+                    [maybe_utc(p.modified_at) for p in inserts],
                     source,
                     stamp,
                     pushable,
@@ -309,7 +330,7 @@ class PgPostRepository:
              ORDER BY coalesce(p.published_at, p.first_seen_at), p.id LIMIT $4
             """,
             chat.key,
-            since,
+            maybe_utc(since),
             pushable_only,
             limit,
         )
