@@ -27,8 +27,23 @@ pytest_plugins = ["wordpress.wpkit"]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with Store.open(tmp_path / "kcrush.db") as opened:
+def store_backend() -> str:
+    """Which database ``store`` opens: SQLite, unless a test folder or module asks for both
+    (``tests/pg.py``: ``BOTH_BACKENDS``, or a ``store_backend`` fixture with both as params)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def store_target(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The path or URL ``store`` opens: a SQLite file, or a fresh PostgreSQL database."""
+    if store_backend == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "kcrush.db")
+
+
+@pytest.fixture
+async def store(store_target: str) -> AsyncIterator[Store]:
+    async with Store.open(store_target) as opened:
         await opened.posts.sync_categories(CATEGORIES)
         yield opened
 

@@ -22,10 +22,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -198,28 +200,42 @@ async def _make_template(server: PgServer) -> None:
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the session, with a migrated template database."""
     with running_server() as server:
-        # A loop of its own, never installed as the current one: pytest-asyncio's stays as is.
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(_make_template(server))
-        finally:
-            loop.close()
+        _on_the_side(_make_template(server))
         yield server
 
 
-@pytest.fixture
-async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
-    """A ``postgresql://`` URL of a fresh, migrated database of this test's own."""
-    name = f"test_{os.getpid()}_{next(_numbers)}"
-    admin = await asyncpg.connect(pg_server.url())
+def _on_the_side(work: Coroutine[Any, Any, None]) -> None:
+    """Run admin work on a loop of its own in another thread: a sync fixture may be set up
+    while a test's loop is running (``getfixturevalue`` from an async fixture)."""
+    with ThreadPoolExecutor(1) as side:
+        side.submit(asyncio.run, work).result()
+
+
+async def _admin(server: PgServer, statement: str) -> None:
+    admin = await asyncpg.connect(server.url())
     try:
-        # FILE_COPY clones the small template in milliseconds; WAL_LOG takes several times longer.
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
-        yield pg_server.url(name)
-        # FORCE: a test that failed half-way may have left a connection open.
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A ``postgresql://`` URL of a fresh, migrated database of this test's own."""
+    name = f"test_{os.getpid()}_{next(_numbers)}"
+    # FILE_COPY clones the small template in a fraction of WAL_LOG's time. Database names are
+    # ours (a counter), never input: DDL takes no parameters.
+    _on_the_side(
+        _admin(pg_server, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+    )
+    yield pg_server.url(name)
+    # FORCE: a test that failed half-way may have left a connection open.
+    _on_the_side(_admin(pg_server, f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+# What a ``store_backend`` fixture with these as params makes of ``store``: each test that
+# takes it runs on both backends (tests/storage/conftest.py, tests/publisher/conftest.py).
+BACKENDS = ("sqlite", "postgres")
 
 
 if __name__ == "__main__":  # python tests/pg.py: how long a cold start takes

@@ -12,6 +12,14 @@ from kcrush_bot.core.commands import CommandService, default_registry
 from kcrush_bot.core.models import ChatKind, ChatRef, Mode
 from kcrush_bot.core.permissions import Access
 from kcrush_bot.core.replies import Cards, Confirm, ErrorReply, ListPage, Text
+from pg import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here that takes ``store`` runs on SQLite, then on PostgreSQL."""
+    return str(request.param)
+
 
 GROUP_MEMBER = caller("telegram", user_id="42")
 GROUP_ADMIN = caller("telegram", user_id="43", admin=True)

@@ -11,8 +11,16 @@ from kcrush_bot.core.commands import CommandService
 from kcrush_bot.core.replies import ErrorReply
 from kcrush_bot.platforms.console import console_caller
 from kcrush_bot.storage import Store
+from pg import BACKENDS
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here that takes ``store`` runs on SQLite, then on PostgreSQL."""
+    return str(request.param)
+
 
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
 FTS_SYNTAX = st.lists(

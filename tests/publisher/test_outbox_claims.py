@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.storage import Store
 from kcrush_bot.storage.outbox import NewRow, Outbox
+from sqlkit import sql
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -94,9 +95,10 @@ async def test_recovery_resends_rows_in_flight_and_only_those(store: Store):
         row("post:1", "telegram:3", "a"),
     )
     claimed, _ = await outbox.claim(NOW, 2, platforms=["telegram"])
+    from kcrush_bot.storage.db import to_db_time
     from kcrush_bot.storage.outbox import SENT, Outcome
 
-    await outbox.record([Outcome(claimed[0].id, SENT, "t", "m1")])
+    await outbox.record([Outcome(claimed[0].id, SENT, to_db_time(NOW), "m1")])
     # The process dies here: one row sent, one in flight, one never claimed.
     assert await outbox.recover_in_flight(NOW) == 1
     assert await outbox.counts() == {"sent": 1, "pending": 2}
@@ -106,8 +108,8 @@ async def test_next_due_skips_rows_behind_their_chats_head(store: Store):
     await chats(store, "telegram:1")
     outbox = store.outbox
     await insert(outbox, row("post:1", "telegram:1", "a"), row("post:2", "telegram:1", "b"))
-    await store.db.connection.execute(
-        "UPDATE outbox SET due_at = '2024-05-01T12:05:00.000000+00:00' WHERE item = 'post:1'"
+    await sql(
+        store, "UPDATE outbox SET due_at = '2024-05-01T12:05:00.000000+00:00' WHERE item = 'post:1'"
     )
     # post:2 is due already, but waits behind post:1: the worker sleeps until 12:05.
     assert await outbox.next_due(NOW, ["telegram"]) == NOW + timedelta(minutes=5)
@@ -122,7 +124,7 @@ async def test_prune_forgets_old_finished_rows_only(store: Store):
         row("post:2", "telegram:1", "b"),
         row("post:1", "telegram:2", "a"),
     )
-    await store.db.connection.execute("UPDATE outbox SET status = 'sent' WHERE item = 'post:1'")
+    await sql(store, "UPDATE outbox SET status = 'sent' WHERE item = 'post:1'")
     assert await outbox.prune(NOW - timedelta(days=1)) == 0  # not old enough yet
     assert await outbox.prune(NOW + timedelta(days=1)) == 2  # both sent rows
     assert await outbox.counts() == {"pending": 1}  # the pending row is never touched

@@ -16,6 +16,7 @@ from publisher.publisherkit import (
     make_settings,
     wait_until,
 )
+from sqlkit import sql
 
 GROUP = ChatRef("telegram", "-1001")
 FAN = ChatRef("telegram", "42")
@@ -28,10 +29,7 @@ async def publish(store: Store, publisher: Publisher, *numbers: int) -> None:
 
 
 async def statuses(store: Store) -> dict[str, int]:
-    async with store.db.connection.execute(
-        "SELECT status, count(*) FROM outbox GROUP BY 1"
-    ) as cursor:
-        return {r[0]: r[1] for r in await cursor.fetchall()}
+    return {r[0]: r[1] for r in await sql(store, "SELECT status, count(*) FROM outbox GROUP BY 1")}
 
 
 async def test_delivers_to_each_platform_and_records_message_ids(
@@ -44,13 +42,10 @@ async def test_delivers_to_each_platform_and_records_message_ids(
     assert await publisher.deliver_due() == 2
     assert [card_title(s.reply) for s in telegram.delivered(FAN.key)] == [make_post(1).title]
     assert len(discord.delivered(CHANNEL.key)) == 1
-    async with store.db.connection.execute(
-        "SELECT status, message_id FROM outbox ORDER BY chat_key"
-    ) as c:
-        assert [tuple(r) for r in await c.fetchall()] == [
-            ("sent", "discord-1"),
-            ("sent", "telegram-1"),
-        ]
+    assert await sql(store, "SELECT status, message_id FROM outbox ORDER BY chat_key") == [
+        ("sent", "discord-1"),
+        ("sent", "telegram-1"),
+    ]
     assert await publisher.deliver_due() == 0  # nothing twice
 
 
@@ -120,10 +115,9 @@ async def test_transient_errors_back_off_then_give_up(store: Store, telegram: Fa
         await publisher.deliver_due()
         await asyncio.sleep(0.1)
     assert len(telegram.tries(FAN.key)) == 3
-    async with store.db.connection.execute(
-        "SELECT status, attempts, last_error FROM outbox"
-    ) as cursor:
-        status, attempts, error = await cursor.fetchone()
+    [(status, attempts, error)] = await sql(
+        store, "SELECT status, attempts, last_error FROM outbox"
+    )
     assert (status, attempts) == ("failed", 3)
     assert "502 Bad Gateway" in error
 
@@ -144,14 +138,10 @@ async def test_blocked_chat_is_deactivated_not_retried(
     subs = {s.chat.key: s for s in await store.chats.subscriptions()}
     assert not subs[FAN.key].active
     assert subs[FAN.key].inactive_reason == "Forbidden: bot was blocked by the user"
-    async with store.db.connection.execute(
-        "SELECT status, count(*) FROM outbox WHERE chat_key = ? GROUP BY 1", (FAN.key,)
-    ) as cursor:
-        assert dict(await cursor.fetchall()) == {"failed": 1, "dropped": 2}
-    async with store.db.connection.execute(
-        "SELECT active, inactive_reason FROM chats WHERE key = ?", (FAN.key,)
-    ) as cursor:
-        assert tuple(await cursor.fetchone()) == (0, "Forbidden: bot was blocked by the user")
+    counts = "SELECT status, count(*) FROM outbox WHERE chat_key = ? GROUP BY 1"
+    assert dict(await sql(store, counts, FAN.key)) == {"failed": 1, "dropped": 2}
+    chat = "SELECT active, inactive_reason FROM chats WHERE key = ?"
+    assert await sql(store, chat, FAN.key) == [(0, "Forbidden: bot was blocked by the user")]
 
 
 async def test_a_rejected_message_fails_alone_and_the_chat_stays(
@@ -205,11 +195,11 @@ async def test_rows_left_sending_by_a_crash_are_resent_and_only_those(
     for n in range(6):
         await store.chats.subscribe(ChatRef("telegram", str(n + 1)), ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1)
-    await store.db.connection.execute(
-        "UPDATE outbox SET status = 'sent' WHERE chat_key IN ('telegram:1', 'telegram:2')"
+    await sql(
+        store, "UPDATE outbox SET status = 'sent' WHERE chat_key IN ('telegram:1', 'telegram:2')"
     )
-    await store.db.connection.execute(
-        "UPDATE outbox SET status = 'sending' WHERE chat_key IN ('telegram:3', 'telegram:4')"
+    await sql(
+        store, "UPDATE outbox SET status = 'sending' WHERE chat_key IN ('telegram:3', 'telegram:4')"
     )
     async with publisher:
         await wait_until(lambda: len(telegram.delivered()) >= 4)
@@ -245,8 +235,8 @@ async def test_the_refresh_job_forgets_finished_rows_past_their_retention(
     await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)
     await publish(store, publisher, 1, 2)
     assert await publisher.deliver_due() == 2
-    await store.db.connection.execute(
-        "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'"
+    await sql(
+        store, "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'"
     )
     await publisher._refresh_job()  # what the scheduler runs every minute
     assert await statuses(store) == {"sent": 1}  # the month-old row is gone, the new one kept

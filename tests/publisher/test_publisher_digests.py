@@ -10,6 +10,7 @@ from kcrush_bot.publisher import Publisher
 from kcrush_bot.publisher.digests import next_digest_times
 from kcrush_bot.storage import Store
 from publisher.publisherkit import FakeClock, FakePlatform, make_post, make_settings
+from sqlkit import sql
 
 CHAT = ChatRef("telegram", "-1001")
 
@@ -30,14 +31,13 @@ async def daily_digest(
     await store.chats.subscribe(CHAT, ["interviews"], frequency)
     await store.chats.set_digest(DigestSchedule(CHAT, frequency, time, tz, weekday))
     # The schedule was set long before the times these tests look at.
-    await store.db.connection.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    await sql(store, "UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
     if last_sent is not None:
         await store.chats.mark_digest_sent(CHAT, last_sent)
 
 
 async def digest_items(store: Store) -> list[str]:
-    async with store.db.connection.execute("SELECT item FROM outbox ORDER BY sort_key") as cursor:
-        return [r[0] for r in await cursor.fetchall()]
+    return [r[0] for r in await sql(store, "SELECT item FROM outbox ORDER BY sort_key")]
 
 
 async def test_daily_digest_follows_local_time_into_daylight_saving(store: Store):
@@ -146,8 +146,7 @@ async def test_keyword_filters_apply_to_digests(store: Store):
     await store.chats.subscribe(CHAT, ["interviews"], Mode.DAILY, keywords=["artist2"])
     await store.posts.upsert([make_post(1), make_post(2)], source="feed", pushable=True)
     await publisher.send_due_digests(datetime.now(UTC))
-    async with store.db.connection.execute("SELECT payload FROM outbox") as cursor:
-        [(payload,)] = await cursor.fetchall()
+    [(payload,)] = await sql(store, "SELECT payload FROM outbox")
     items = json.loads(payload)["reply"]["items"]
     assert [i["title"] for i in items] == [make_post(2).title]
 
@@ -170,7 +169,7 @@ async def test_chats_sharing_a_schedule_share_one_job(store: Store):
             DigestSchedule(chat, Mode.WEEKLY, "18:00", "Asia/Seoul", "fri")
         )
         await store.chats.mark_digest_sent(chat, utc(2024, 4, 26, 9, 0))  # a Friday, 18:00 KST
-    await store.db.connection.execute("UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
+    await sql(store, "UPDATE digests SET updated_at = '2024-01-01T00:00:00+00:00'")
     await store.posts.upsert([make_post(1)], source="feed", pushable=True)
 
     clock = FakeClock(utc(2024, 5, 3, 8, 0))  # Friday 2024-05-03, before either fires

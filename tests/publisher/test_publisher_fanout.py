@@ -8,6 +8,7 @@ from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.storage import Store
 from publisher.publisherkit import make_post
+from sqlkit import sql
 
 GROUP = ChatRef("telegram", "-1001")
 FAN = ChatRef("telegram", "42")
@@ -15,10 +16,10 @@ CHANNEL = ChatRef("discord", "9001")
 
 
 async def outbox_rows(store: Store) -> list[tuple[str, str]]:
-    async with store.db.connection.execute(
-        "SELECT item, chat_key FROM outbox ORDER BY chat_key, id"
-    ) as c:
-        return [(r[0], r[1]) for r in await c.fetchall()]
+    return [
+        (r[0], r[1])
+        for r in await sql(store, "SELECT item, chat_key FROM outbox ORDER BY chat_key, id")
+    ]
 
 
 async def test_parent_subscription_covers_child_categories(store: Store, publisher: Publisher):
@@ -39,7 +40,7 @@ async def test_fan_out_is_idempotent(store: Store, publisher: Publisher):
     assert await publisher.enqueue_new_posts() == 0
     # Even if a post were fanned out twice (a crash between insert and the mark cannot
     # happen: one transaction), UNIQUE(item, chat) keeps one row.
-    await store.db.connection.execute("UPDATE posts SET enqueued_at = NULL")
+    await sql(store, "UPDATE posts SET enqueued_at = NULL")
     assert await publisher.enqueue_new_posts() == 0
     assert len(await outbox_rows(store)) == 1
 
@@ -80,10 +81,7 @@ async def test_a_row_carries_the_teaser_card_and_publication_order(
     await store.chats.subscribe(GROUP, ["interviews"], Mode.INSTANT)
     await store.posts.upsert([make_post(2), make_post(1)], source="feed", pushable=True)
     await publisher.enqueue_new_posts()
-    async with store.db.connection.execute(
-        "SELECT payload, sort_key FROM outbox ORDER BY sort_key"
-    ) as c:
-        rows = await c.fetchall()
+    rows = await sql(store, "SELECT payload, sort_key FROM outbox ORDER BY sort_key")
     titles = [json.loads(p)["reply"]["cards"][0]["title"] for p, _ in rows]
     assert titles == [make_post(1).title, make_post(2).title]
     assert rows[0][1].startswith("2024-01-02T00:00:00")
@@ -117,13 +115,15 @@ async def test_scheduled_announcements_wait_for_their_time(store: Store, publish
     await store.chats.subscribe(GROUP, ["interviews"], Mode.INSTANT)
     later = await store.announcements.create("Tomorrow", None, "op")
     await store.announcements.set_status(later, "confirmed")
-    await store.db.connection.execute(
+    await sql(
+        store,
         "UPDATE announcements SET scheduled_for = '2999-01-01T00:00:00+00:00' WHERE id = ?",
-        (later,),
+        later,
     )
     assert await publisher.enqueue_announcements() == 0
-    await store.db.connection.execute(
+    await sql(
+        store,
         "UPDATE announcements SET scheduled_for = '2000-01-01T00:00:00+00:00' WHERE id = ?",
-        (later,),
+        later,
     )
     assert await publisher.enqueue_announcements() == 1

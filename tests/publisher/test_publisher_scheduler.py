@@ -18,6 +18,7 @@ from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.storage import Store
 from publisher.publisherkit import FakePlatform, make_post, make_settings, wait_until
+from sqlkit import sql
 
 FEED = Path(__file__).resolve().parent.parent / "fixtures" / "atom.xml"
 FAN = ChatRef("telegram", "42")
@@ -38,9 +39,10 @@ async def test_jobs_are_registered_with_stable_ids(store: Store):
     await store.chats.set_digest(DigestSchedule(FAN, Mode.WEEKLY, "18:30", "Asia/Seoul", "fri"))
     later = await store.announcements.create("Soon", None, "op")
     await store.announcements.set_status(later, "confirmed")
-    await store.db.connection.execute(
+    await sql(
+        store,
         "UPDATE announcements SET scheduled_for = '2999-01-01T00:00:00+00:00' WHERE id = ?",
-        (later,),
+        later,
     )
     async with Publisher(store, settings, {"telegram": FakePlatform()}) as publisher:
         assert publisher.scheduler is not None
@@ -105,8 +107,7 @@ async def test_shutdown_finishes_sends_in_flight(store: Store):
     async with Publisher(store, make_settings(), {"telegram": slow}):
         await wait_until(lambda: slow.in_flight == 1)
     assert len(slow.delivered(FAN.key)) == 1
-    async with store.db.connection.execute("SELECT status FROM outbox") as cursor:
-        assert [r[0] for r in await cursor.fetchall()] == ["sent"]
+    assert [r[0] for r in await sql(store, "SELECT status FROM outbox")] == ["sent"]
 
 
 async def test_shutdown_is_bounded_and_a_cut_send_goes_again_at_start(store: Store):
@@ -119,8 +120,7 @@ async def test_shutdown_is_bounded_and_a_cut_send_goes_again_at_start(store: Sto
         await wait_until(lambda: stuck.in_flight == 1)
         started = time.monotonic()
     assert time.monotonic() - started < 1.0
-    async with store.db.connection.execute("SELECT status FROM outbox") as cursor:
-        assert [r[0] for r in await cursor.fetchall()] == ["sending"]
+    assert [r[0] for r in await sql(store, "SELECT status FROM outbox")] == ["sending"]
 
     fresh = FakePlatform()
     async with Publisher(store, make_settings(), {"telegram": fresh}):

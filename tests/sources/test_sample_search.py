@@ -11,6 +11,14 @@ from kcrush_bot.sample import load_sample_posts
 from kcrush_bot.sample.build import build
 from kcrush_bot.sources.normalise import canonical_url
 from kcrush_bot.storage import Store
+from pg import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here that takes ``store`` runs on SQLite, then on PostgreSQL."""
+    return str(request.param)
+
 
 STOPWORDS = {
     "the", "and", "with", "for", "from", "that", "this", "you", "your", "our", "are", "was",

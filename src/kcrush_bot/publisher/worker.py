@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -48,6 +47,7 @@ from kcrush_bot.publisher.limits import Pacer
 from kcrush_bot.publisher.payloads import reply_of
 from kcrush_bot.settings import DeliverySettings
 from kcrush_bot.storage.db import to_db_time
+from kcrush_bot.storage.errors import DATABASE_ERRORS, KEY_TAKEN_ERRORS
 from kcrush_bot.storage.outbox import (
     FAILED,
     PENDING,
@@ -243,7 +243,7 @@ class DeliveryWorker:
                     timeout = MAX_SLEEP  # a finishing send wakes us
                 else:
                     timeout = await self._sleep_seconds()
-            except (sqlite3.Error, ValueError):
+            except DATABASE_ERRORS:
                 log.exception("delivery worker: database error; retrying shortly")
                 timeout = 1.0
             if timeout > 0:
@@ -444,7 +444,7 @@ class DeliveryWorker:
         self.metrics.delivered(row.platform, "moved")
         try:
             await self.store.chats.move(chat, new)
-        except sqlite3.IntegrityError:
+        except KEY_TAKEN_ERRORS:
             # The new chat is already known (subscribed on its own): send it there once, and
             # retire the old id so nothing more is queued for it.
             await self.outbox.copy_to_chat(row.id, new.key, self.clock())

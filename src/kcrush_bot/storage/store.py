@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from kcrush_bot.core.models import ArchiveStats
 from kcrush_bot.core.ports import CommandStore, PublisherStore
@@ -23,6 +23,8 @@ from kcrush_bot.storage.db import Clock, Database
 from kcrush_bot.storage.outbox import Outbox
 from kcrush_bot.storage.posts import PostRepository
 from kcrush_bot.storage.sources import SourceRepository
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,16 @@ class Store:
     async def open(
         cls, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
     ) -> AsyncIterator[Store]:
+        """A path (or ``:memory:``) opens SQLite; a ``postgresql://`` URL opens PostgreSQL."""
+        if str(path).startswith(POSTGRES_SCHEMES):
+            # Imported here: a SQLite install never loads the PostgreSQL driver.
+            from kcrush_bot.storage.postgres.store import PgStore
+
+            async with PgStore.open(str(path), upgrade=upgrade, clock=clock) as pg:
+                # The same repositories' methods over PostgreSQL (checked against every role
+                # in storage/postgres/store.py, and by the store tests run on both backends).
+                yield cast(Store, pg)
+            return
         async with Database.open(path, upgrade=upgrade, clock=clock) as db:
             yield cls.over(db)
 

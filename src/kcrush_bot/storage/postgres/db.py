@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from kcrush_bot.storage.db import Clock, as_utc, system_clock
 from kcrush_bot.storage.postgres import migrate
+from kcrush_bot.storage.store import POSTGRES_SCHEMES
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-SCHEMES = ("postgresql://", "postgres://")
-
 
 def is_postgres_url(target: str) -> bool:
-    return target.startswith(SCHEMES)
+    return target.startswith(POSTGRES_SCHEMES)
 
 
 def redact(url: str) -> str:
@@ -44,19 +43,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """An aware UTC time; a naive one is taken to be UTC already, as the SQLite store takes it
-    (asyncpg alone would read a naive time as the machine's local time)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def maybe_utc(value: datetime | None) -> datetime | None:
+    """Times go to asyncpg aware: it would read a naive one as the machine's local time, where
+    the SQLite store takes it to be UTC already (``storage.db.as_utc``)."""
     return None if value is None else as_utc(value)
 
 
@@ -64,7 +53,7 @@ def clean(value: str) -> str:
     """Text PostgreSQL can store: without U+0000, which its text type cannot hold (SQLite's
     can). A hostile feed or message may carry one in a title or an announcement; dropping it
     keeps such input from failing a whole transaction."""
-    return value.replace("\x00", "") if "\x00" in value else value
+    return value.replace("\x00", "")
 
 
 def clean_or_none(value: str | None) -> str | None:
@@ -82,7 +71,10 @@ class PgDatabase:
 
     def __init__(self, pool: asyncpg.Pool, url: str, clock: Clock | None = None) -> None:
         self.pool = pool
-        self.url = redact(url)
+        # ``path`` as the SQLite database names it, so a second store can be opened on it; it
+        # may hold the password: show ``display`` instead.
+        self.path = url
+        self.display = redact(url)
         self.clock: Clock = clock or system_clock
         self._current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
             f"kcrush_pg_transaction_{id(self)}", default=None

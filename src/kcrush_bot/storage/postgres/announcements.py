@@ -1,0 +1,106 @@
+"""The announcements repository on PostgreSQL: drafts, their confirmation, and the audit log.
+
+The same public methods as the SQLite ``AnnouncementRepository``; ``audit_log`` gives times in
+the SQLite store's stored form, as that one does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from kcrush_bot.core.models import Announcement, ChatRef
+from kcrush_bot.storage.db import to_db_time
+from kcrush_bot.storage.postgres.db import PgDatabase, affected, clean, clean_or_none, maybe_utc
+
+AUDIT_DETAIL_CHARS = 2000
+
+
+class PgAnnouncementRepository:
+    """Announcements and the audit log over the shared PostgreSQL database."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        text: str,
+        category: str | None,
+        author: str,
+        *,
+        scheduled_for: datetime | None = None,
+    ) -> int:
+        new_id = await self._db.value(
+            "INSERT INTO announcements (text, category, author, created_at, scheduled_for) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            clean(text),
+            clean_or_none(category),
+            clean(author),
+            self._db.now_utc(),
+            maybe_utc(scheduled_for),
+        )
+        return int(new_id)
+
+    async def get(self, announcement_id: int) -> Announcement | None:
+        row = await self._db.one(
+            "SELECT id, text, category, author, status, created_at, confirmed_at, scheduled_for "
+            "FROM announcements WHERE id = $1",
+            announcement_id,
+        )
+        if row is None:
+            return None
+        return Announcement(
+            id=row["id"],
+            text=row["text"],
+            category=row["category"],
+            author=row["author"],
+            status=row["status"],
+            created_at=row["created_at"],
+            confirmed_at=row["confirmed_at"],
+            scheduled_for=row["scheduled_for"],
+        )
+
+    async def set_status(self, announcement_id: int, status: str, *, expect: str = "draft") -> bool:
+        """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
+        press of the confirm button does nothing the second time)."""
+        confirmed = self._db.now_utc() if status == "confirmed" else None
+        result = await self._db.execute(
+            "UPDATE announcements SET status = $1, confirmed_at = coalesce($2, confirmed_at) "
+            "WHERE id = $3 AND status = $4",
+            status,
+            confirmed,
+            announcement_id,
+            expect,
+        )
+        return affected(result) > 0
+
+    async def audit(
+        self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
+    ) -> None:
+        text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+        await self._db.execute(
+            "INSERT INTO audit_log (at, actor, action, chat_key, detail) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            self._db.now_utc(),
+            clean(actor),
+            clean(action),
+            chat.key if chat else None,
+            clean(text)[:AUDIT_DETAIL_CHARS],
+        )
+
+    async def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = await self._db.all(
+            "SELECT at, actor, action, chat_key, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+            limit,
+        )
+        return [
+            {
+                "at": to_db_time(r["at"]),
+                "actor": r["actor"],
+                "action": r["action"],
+                "chat": r["chat_key"],
+                "detail": r["detail"],
+            }
+            for r in rows
+        ]

@@ -1,0 +1,80 @@
+"""The PostgreSQL store: the shared pool and the repositories over it, one per aggregate.
+
+The same shape as ``storage.Store`` (``db``, ``posts``, ``chats``, ``sources``,
+``announcements``, ``outbox``, ``stats()``), so everything that takes a store runs on either;
+``Store.open`` picks this one for a ``postgresql://`` URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kcrush_bot.core.models import ArchiveStats
+from kcrush_bot.storage.db import Clock
+from kcrush_bot.storage.postgres.announcements import PgAnnouncementRepository
+from kcrush_bot.storage.postgres.chats import PgChatRepository
+from kcrush_bot.storage.postgres.db import PgDatabase
+from kcrush_bot.storage.postgres.outbox import PgOutbox
+from kcrush_bot.storage.postgres.posts import PgPostRepository
+from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
+from kcrush_bot.storage.postgres.sources import PgSourceRepository
+
+if TYPE_CHECKING:
+    from kcrush_bot.core.ports import CommandStore, PublisherStore
+    from kcrush_bot.sources.ports import SourceStore
+
+
+@dataclass(frozen=True, slots=True)
+class PgStore:
+    """The repositories of one PostgreSQL database. Use ``async with PgStore.open(url)``."""
+
+    db: PgDatabase
+    posts: PgPostRepository
+    chats: PgChatRepository
+    sources: PgSourceRepository
+    announcements: PgAnnouncementRepository
+    outbox: PgOutbox
+    replicas: PgReplicaRepository
+
+    @classmethod
+    def over(cls, db: PgDatabase) -> PgStore:
+        return cls(
+            db=db,
+            posts=PgPostRepository(db),
+            chats=PgChatRepository(db),
+            sources=PgSourceRepository(db),
+            announcements=PgAnnouncementRepository(db),
+            outbox=PgOutbox(db),
+            replicas=PgReplicaRepository(db),
+        )
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, *, upgrade: bool = True, clock: Clock | None = None
+    ) -> AsyncIterator[PgStore]:
+        async with PgDatabase.open(url, upgrade=upgrade, clock=clock) as db:
+            yield cls.over(db)
+
+    async def stats(self) -> ArchiveStats:
+        """The archive's figures, gathered from every repository."""
+        chats, subscriptions, active = await self.chats.counts()
+        return ArchiveStats(
+            posts=await self.posts.count(),
+            categories=await self.posts.count_categories(),
+            chats=chats,
+            subscriptions=subscriptions,
+            active_subscriptions=active,
+            newest_post_at=await self.posts.newest_at(),
+            last_poll_at=await self.sources.last_poll_at(),
+            outbox=await self.outbox.counts(),
+        )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the PostgreSQL store fills every role the SQLite one does.
+    def _fills_every_role(store: PgStore) -> tuple[CommandStore, PublisherStore, SourceStore]:
+        return store, store, store
