@@ -49,11 +49,76 @@ async def test_a_global_pause_holds_every_chat():
 
 
 async def test_idle_chat_limiters_are_evicted():
-    pacer = Pacer(Limits(per_second=100000, per_chat_seconds=0.01), max_chats=10)
+    clock = [0.0]  # a clock the test moves: "still cooling" must not depend on machine speed
+    pacer = Pacer(Limits(per_second=1000, per_chat_seconds=1.0), max_chats=10, now=lambda: clock[0])
     for n in range(30):
+        clock[0] += 0.01  # past the overall spacing, so every slot is free at once
         await pacer.acquire(f"telegram:{n}")
     # All of them are still cooling, so all are kept: forgetting one would lose its spacing.
     assert pacer.tracked == 30
-    await asyncio.sleep(0.02)
+    clock[0] += 2.0
     await pacer.acquire("telegram:new")
     assert pacer.tracked == 10
+
+
+async def test_a_reply_takes_the_next_slot_ahead_of_the_deliveries_waiting():
+    pacer = Pacer(Limits(per_second=20, per_chat_seconds=0), headroom=1.0)
+    order: list[str] = []
+
+    async def take(name: str, chat: str, *, reply: bool = False) -> None:
+        await pacer.acquire(chat, reply=reply)
+        order.append(name)
+
+    deliveries = [asyncio.create_task(take(f"d{n}", f"telegram:{n}")) for n in range(6)]
+    await asyncio.sleep(0)  # d0 took the free slot; d1..d5 queue for the next ones
+    await take("reply", "telegram:99", reply=True)
+    await asyncio.gather(*deliveries)
+    # The reply waited one slot, not behind the five deliveries queued before it.
+    assert order == ["d0", "reply", "d1", "d2", "d3", "d4", "d5"]
+    assert (pacer.stats.replies, pacer.stats.deliveries) == (1, 6)
+
+
+async def test_replies_and_deliveries_draw_from_one_rate():
+    pacer = Pacer(Limits(per_second=40, per_chat_seconds=0), headroom=1.0)
+    started = time.monotonic()
+    await asyncio.gather(
+        *(pacer.acquire(f"telegram:{n}") for n in range(10)),
+        *(pacer.acquire(f"telegram:{n}", reply=True) for n in range(10, 20)),
+    )
+    # 20 slots at 40/s: 19 gaps of 25 ms, whoever asked. Separate budgets would take half.
+    assert time.monotonic() - started >= 0.47
+
+
+async def test_a_reply_keeps_the_chat_spacing_after_a_delivery_there():
+    pacer = Pacer(Limits(per_second=1000, per_chat_seconds=0.3), headroom=1.0)
+    await pacer.acquire("telegram:7")
+    started = time.monotonic()
+    await pacer.acquire("telegram:7", reply=True)
+    assert time.monotonic() - started >= 0.29
+    assert pacer.is_cooling("telegram:7")  # and the worker leaves the chat alone meanwhile
+
+
+async def test_a_cancelled_waiter_gives_its_slot_to_the_next():
+    pacer = Pacer(Limits(per_second=20, per_chat_seconds=0), headroom=1.0)
+    await pacer.acquire()
+    doomed = asyncio.create_task(pacer.acquire(reply=True))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    await asyncio.wait_for(pacer.acquire(), 5)
+    assert (pacer.stats.replies, pacer.stats.deliveries) == (0, 2)
+
+
+async def test_a_flood_of_replies_still_lets_the_broadcast_through():
+    pacer = Pacer(Limits(per_second=200, per_chat_seconds=0), headroom=1.0)
+    order: list[str] = []
+
+    async def take(name: str, *, reply: bool) -> None:
+        await pacer.acquire(reply=reply)
+        order.append(name)
+
+    await pacer.acquire()  # the slot is taken: everyone below queues
+    waiting = [asyncio.create_task(take("d", reply=False)) for _ in range(3)]
+    waiting += [asyncio.create_task(take("r", reply=True)) for _ in range(12)]
+    await asyncio.gather(*waiting)
+    # Replies first, but never more than REPLY_RUN of them while deliveries wait.
+    assert "".join(order) == "rrrrdrrrrdrrrrd"

@@ -280,3 +280,25 @@ class Metrics(Protocol):
     def push_notice(self, outcome: str) -> None: ...
 
     def command_seconds(self, name: str, seconds: float) -> None: ...
+
+
+class SendBudget(Protocol):
+    """A platform's one send budget (implemented by ``publisher.limits.Pacer``).
+
+    The delivery worker and the adapter's command answers await the same budget, so together
+    they stay under the platform's limits; ``reply=True`` goes before every delivery waiting.
+    ``chat_key`` None takes an overall slot only.
+    """
+
+    async def acquire(self, chat_key: str | None = None, *, reply: bool = False) -> None: ...
+
+    def pause_chat(self, chat_key: str, seconds: float) -> None: ...
+
+    def pause_all(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class PacedPlatform(Protocol):
+    """A platform whose command answers count against the send budget it is given."""
+
+    def pace_with(self, budget: SendBudget) -> None: ...

@@ -1,16 +1,28 @@
-"""Pacing under each platform's limits, with aiolimiter's leaky buckets.
+"""Each platform's one send budget: its overall rate, its per-chat spacing, replies first.
 
-One global limiter per platform, and one per chat created on demand (an LRU dict that evicts
-only idle limiters, so a broadcast to 100,000 chats does not keep 100,000 limiters). A 429's
+A ``Pacer`` is the whole budget of one platform. The delivery worker awaits it before every
+outbox send, and the platform's adapter awaits the same object before every request a command
+answer makes (a reply, a button's edit, an inline answer): together they stay under the
+platform's limit, and no reply collides with the broadcast into a 429.
+
+Replies go first. Every request takes one evenly spaced slot of the overall rate; while a reply
+waits for a slot, the next one is its, and the broadcast has the slots replies leave. So a fan
+who types during a broadcast waits one slot (a thirtieth of a second on Telegram), not behind
+the dozens of deliveries already queued for the wire. Only a flood of replies is held to
+``REPLY_RUN`` slots in a row while deliveries wait, so the broadcast never stops entirely.
+
+Slots are spaced evenly, one at a time, never in bursts: a leaky bucket of capacity N lets N
+requests out at once and then refills, which puts up to 2N requests into some windows of the
+period, and a platform that counts requests in a sliding window (Telegram's 20 per minute in a
+group, its 30 per second overall) answers that with 429s. ``headroom`` keeps every rate a
+little under its limit, so network jitter cannot bunch 31 requests into one second (or two
+messages to a chat into one) at the receiving end.
+
+Per chat, messages are spaced by ``period_for`` (replies and deliveries alike), counted from the
+moment a message got its overall slot, its real send time. Chats are kept in an LRU dict that
+evicts only idle ones, so a broadcast to 100,000 chats does not keep 100,000 entries. A 429's
 ``retry_after`` pauses the chat, or the whole platform when the platform says the limit was
-global: no request goes there before it passes.
-
-Every bucket holds one token. A leaky bucket of capacity N lets N requests burst and then
-refills, which puts up to 2N requests into some windows of the period: a platform that counts
-requests in a sliding window (Telegram's 20 per minute in a group, its 30 per second overall)
-answers that with 429s. Capacity one spaces requests evenly instead, and ``headroom`` keeps
-every rate a little under its limit so network jitter cannot bunch 31 requests into one second
-(or two messages to a chat into one) at the receiving end.
+global: nothing goes there before it passes.
 """
 
 from __future__ import annotations
@@ -18,11 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-
-from aiolimiter import AsyncLimiter
+from dataclasses import dataclass, field
 
 from kcrush_bot.settings import DeliverySettings
 
@@ -30,6 +40,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEADROOM = 0.98
 MAX_CHAT_LIMITERS = 4096
+# Replies go first, but a flood of commands must not stop a broadcast dead: after this many
+# reply slots in a row, a waiting delivery gets one.
+REPLY_RUN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +71,31 @@ class Limits:
 
 @dataclass(slots=True)
 class _Chat:
-    limiter: AsyncLimiter | None  # None when the platform has no per-chat spacing
     period: float
     ready_at: float = 0.0  # monotonic: when the next message may go
     paused_until: float = 0.0
+    # One message at a time takes the chat's turn, so spacing is counted between real sends
+    # even when a reply and a delivery for the same chat wait together.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(slots=True)
+class BudgetStats:
+    """Slots granted, by whom: what a reply cost the broadcast, and what was waited."""
+
+    replies: int = 0
+    deliveries: int = 0
+    reply_wait: float = 0.0  # seconds replies spent waiting for their overall slot, summed
 
 
 class Pacer:
-    """The limits of one platform, as limiters the delivery worker awaits before each send."""
+    """The send budget of one platform: the delivery worker and the adapter's replies await it.
+
+    ``acquire(chat_key)`` returns when a message may go to that chat now; ``reply=True`` puts
+    the caller ahead of every delivery waiting for the overall rate. ``chat_key`` None takes
+    an overall slot only (an inline answer, a callback answer: requests that belong to no
+    chat's spacing but still count against the platform's rate).
+    """
 
     def __init__(
         self,
@@ -80,9 +110,16 @@ class Pacer:
         self._now = now
         self._max_chats = max_chats
         self.rate = limits.per_second * headroom
-        self._global = AsyncLimiter(1, 1.0 / self.rate)
+        self.interval = 1.0 / self.rate
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
         self.paused_until = 0.0
+        self.stats = BudgetStats()
+        # The overall rate: when the next slot is free, and who waits for one, replies first.
+        self._next_slot = 0.0
+        self._replies: deque[asyncio.Future[None]] = deque()
+        self._deliveries: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._reply_run = 0  # reply slots granted since the last delivery's
 
     # -- per chat ------------------------------------------------------------------------------
 
@@ -97,8 +134,7 @@ class Pacer:
     def _chat(self, chat_key: str) -> _Chat:
         chat = self._chats.get(chat_key)
         if chat is None:
-            period = self.period_for(chat_key)
-            chat = _Chat(AsyncLimiter(1, period) if period > 0 else None, period)
+            chat = _Chat(self.period_for(chat_key))
             self._chats[chat_key] = chat
             self._evict_idle()
         else:
@@ -106,11 +142,12 @@ class Pacer:
         return chat
 
     def _evict_idle(self) -> None:
-        # The front is the least recently used; once it is still cooling, so is all behind it.
+        # The front is the least recently used; once it is still cooling (or taking its
+        # turn), so is, as good as, all behind it.
         now = self._now()
         while len(self._chats) > self._max_chats:
             key, oldest = next(iter(self._chats.items()))
-            if oldest.ready_at > now or oldest.paused_until > now:
+            if oldest.ready_at > now or oldest.paused_until > now or oldest.turn.locked():
                 break
             del self._chats[key]
 
@@ -132,7 +169,9 @@ class Pacer:
         }
 
     def forget(self, chat_key: str) -> None:
-        self._chats.pop(chat_key, None)
+        chat = self._chats.get(chat_key)
+        if chat is not None and not chat.turn.locked():
+            del self._chats[chat_key]
 
     @property
     def tracked(self) -> int:
@@ -154,24 +193,77 @@ class Pacer:
 
     # -- the wait before a send ----------------------------------------------------------------
 
-    async def acquire(self, chat_key: str) -> None:
-        """Wait until a message may go to ``chat_key`` now.
+    @property
+    def replies_waiting(self) -> int:
+        return sum(1 for f in self._replies if not f.done())
 
-        Chat first (its pause, then its spacing), the platform's overall rate last, so that
-        the send follows the overall token at once and overall spacing holds at the wire.
-        ``ready_at`` is counted from that moment, the real send time: the chat limiter alone
-        counts from its own acquisition, which may precede the send by the overall wait.
-        The worker does not claim a chat's row before its ``ready_at``, so these chat waits
-        are rare and short.
+    async def acquire(self, chat_key: str | None = None, *, reply: bool = False) -> None:
+        """Wait until a message may go to ``chat_key`` now; ``reply`` goes before deliveries.
+
+        The chat's turn first (its pause, then its spacing), the overall slot last, so the
+        send follows its slot at once and overall spacing holds at the wire. The chat's next
+        turn is counted from that slot, the real send time. The worker does not claim a
+        chat's row before its ``ready_at``, so deliveries rarely wait here for a chat.
         """
+        if chat_key is None:
+            await self._slot(reply)
+            return
         chat = self._chat(chat_key)
-        delay = max(chat.paused_until, chat.ready_at) - self._now()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if chat.limiter is not None:
-            await chat.limiter.acquire()
-        delay = self.paused_until - self._now()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await self._global.acquire()
-        chat.ready_at = self._now() + chat.period
+        async with chat.turn:
+            # Looped: a 429 may lengthen the chat's pause while we wait for it.
+            while (delay := max(chat.paused_until, chat.ready_at) - self._now()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(delay)
+            await self._slot(reply)
+            chat.ready_at = self._now() + chat.period
+
+    async def _slot(self, reply: bool) -> None:
+        """One slot of the overall rate: now if it is free and nobody is ahead, else queued."""
+        now = self._now()
+        if now >= max(self._next_slot, self.paused_until) and self._turn_of() in (None, reply):
+            self._grant(now, reply)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._replies if reply else self._deliveries).append(waiter)
+        self._arm()
+        queued = now
+        # A cancelled waiter is skipped by _release: its slot goes to the next one.
+        await waiter
+        if reply:
+            self.stats.reply_wait += self._now() - queued
+
+    def _turn_of(self) -> bool | None:
+        """Whose the next slot is: True a reply's, False a delivery's, None nobody waits."""
+        for queue in (self._replies, self._deliveries):
+            while queue and queue[0].done():
+                queue.popleft()  # its task was cancelled while it waited
+        if self._replies and (not self._deliveries or self._reply_run < REPLY_RUN):
+            return True
+        if self._deliveries:
+            return False
+        return None
+
+    def _grant(self, now: float, reply: bool) -> None:
+        self._next_slot = now + self.interval
+        if reply:
+            self.stats.replies += 1
+            self._reply_run += 1
+        else:
+            self.stats.deliveries += 1
+            self._reply_run = 0
+
+    def _arm(self) -> None:
+        if self._timer is not None or not (self._replies or self._deliveries):
+            return
+        delay = max(self._next_slot, self.paused_until) - self._now()
+        self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._release)
+
+    def _release(self) -> None:
+        """The timer: hand the free slot to the first reply waiting, else the first delivery."""
+        self._timer = None
+        now = self._now()
+        if now >= max(self._next_slot, self.paused_until):
+            reply = self._turn_of()
+            if reply is not None:
+                (self._replies if reply else self._deliveries).popleft().set_result(None)
+                self._grant(now, reply)
+        self._arm()

@@ -39,7 +39,7 @@ from kcrush_bot.core.digests import assemble_digest
 from kcrush_bot.core.matching import INSTANT, SubscriptionIndex
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
-from kcrush_bot.core.ports import Metrics, Platform
+from kcrush_bot.core.ports import Metrics, PacedPlatform, Platform
 from kcrush_bot.core.times import as_utc, utc_now
 from kcrush_bot.publisher.digests import (
     DigestCalendar,
@@ -107,6 +107,10 @@ class Publisher:
             name: Pacer(Limits.for_platform(name, settings.delivery), **pacer_options)
             for name in self.platforms
         }
+        for name, platform in self.platforms.items():
+            # One budget per platform: command replies draw from the broadcast's, first.
+            if isinstance(platform, PacedPlatform):
+                platform.pace_with(self.pacers[name])
         self.worker = DeliveryWorker(
             store,
             self.outbox,

@@ -14,12 +14,23 @@ Endpoints come from settings: ``[discord] api_base`` becomes ``discord.http.Rout
 ``[discord] gateway_url`` becomes ``DiscordWebSocket.DEFAULT_GATEWAY``. discord.py 2.7's
 ``Client.connect`` uses ``DEFAULT_GATEWAY`` directly (only the sharded client asks
 ``GET /gateway/bot``); both are process-wide class attributes, so one Discord per process.
+
+Fans first (DESIGN.md §1). discord.py runs every interaction as a task of its own; ``Handling``
+keeps a channel's interactions in order and bounds how many run at once, and a command that is
+not answered within ``defer_after`` (its turn included) is deferred, so Discord's 3-second
+window is never missed. Every answer is an interaction response, a follow-up or an edit of
+one: discord.py sends those through its webhook adapter with the interaction's token, not
+through the bot's ``HTTPClient``, and Discord does not count interaction endpoints against
+the bot's global 50 requests a second. They draw nothing from the broadcast's send budget, and
+a global 429 on the broadcast does not hold them up. Stopping waits for the interactions in
+hand (``stop_grace``), then disconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -50,6 +61,7 @@ from kcrush_bot.platforms.discord.messages import (
     is_ephemeral,
     send_kwargs,
 )
+from kcrush_bot.platforms.handling import Handling
 from kcrush_bot.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -66,6 +78,11 @@ SEND_TIMEOUT = 30.0
 APOLOGY = "Something went wrong on my side; it has been logged. Try again."
 RESTARTING = "I am restarting; try again in a minute."
 _HTTP = ("http", "https")
+# Interactions being handled at once (the rest wait, holding nothing), and of those how many
+# may work the store at once (see the Telegram adapter).
+MAX_HANDLING = 256
+MAX_DISPATCHING = 8
+STOP_GRACE = 10.0  # seconds stopping waits for the interactions in hand
 
 
 def intents() -> discord.Intents:
@@ -188,12 +205,17 @@ class DiscordPlatform:
         gateway: bool = True,
         send_timeout: float = SEND_TIMEOUT,
         defer_after: float = DEFER_AFTER,
+        max_handling: int = MAX_HANDLING,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         self.settings = settings
         self.service = service
         self.gateway = gateway
         self.send_timeout = send_timeout
         self.defer_after = defer_after
+        self.handling = Handling(max_handling, name="discord interactions")
+        self.stop_grace = stop_grace
+        self._dispatching = asyncio.Semaphore(MAX_DISPATCHING)
         self.client: KcrushClient | None = None
         self._gateway_task: asyncio.Task[None] | None = None
         self._webhooks: dict[str, discord.Webhook] = {}
@@ -220,6 +242,7 @@ class DiscordPlatform:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop_receiving()  # the interactions in hand are answered first
         client, self.client = self.client, None
         if client is not None:
             await client.__aexit__(None, None, None)
@@ -232,8 +255,10 @@ class DiscordPlatform:
 
     async def stop_receiving(self) -> None:
         """From now on a slash command or button is answered "restarting" and not run; the
-        gateway stays open until exit so the REST client keeps sending."""
+        ones in hand are finished (for at most ``stop_grace`` seconds). The gateway stays open
+        until exit so the REST client keeps sending."""
         self.receiving = False
+        await self.handling.finish(self.stop_grace)
 
     async def _run_gateway(self) -> None:
         assert self.client is not None
@@ -280,10 +305,13 @@ class DiscordPlatform:
         log.debug("Discord /%s from %s in %s", command.name, caller.user_id, caller.chat.key)
         # Commands that change things may answer privately; defer that way if slow.
         private = command.access is not Access.ANYONE
-        replies, deferred = await self._in_time(
-            interaction, self.service.dispatch(caller, command.name, text), ephemeral=private
+        await self._handle(
+            interaction,
+            caller.chat.key,
+            self.service.dispatch(caller, command.name, text),
+            ephemeral=private,
+            edit=False,
         )
-        await self._answer(interaction, replies, edit=False, deferred=deferred)
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str) -> None:
         """A button was pressed: the core runs its action; the message is edited in place."""
@@ -291,10 +319,13 @@ class DiscordPlatform:
             await self._answer(interaction, [ErrorReply(RESTARTING)], edit=False, deferred=False)
             return
         caller = caller_from_interaction(interaction)
-        replies, deferred = await self._in_time(
-            interaction, self.service.handle_action(caller, action), ephemeral=None
+        await self._handle(
+            interaction,
+            caller.chat.key,
+            self.service.handle_action(caller, action),
+            ephemeral=None,
+            edit=True,
         )
-        await self._answer(interaction, replies, edit=True, deferred=deferred)
 
     async def complete(
         self, interaction: discord.Interaction[Any], command: Command, arg: Arg, current: str
@@ -326,28 +357,50 @@ class DiscordPlatform:
             choices.append(app_commands.Choice(name=label[:CHOICE_NAME_LIMIT], value=value))
         return choices[:CHOICES_LIMIT]
 
-    async def _in_time(
+    async def _handle(
         self,
         interaction: discord.Interaction[Any],
+        channel_key: str,
         work: Awaitable[list[Reply]],
         *,
         ephemeral: bool | None,
-    ) -> tuple[list[Reply], bool]:
-        """Run ``work``; if it outlasts ``defer_after``, defer the interaction meanwhile.
+        edit: bool,
+    ) -> None:
+        """Run ``work`` in the channel's turn and answer with its replies; if no answer has
+        begun ``defer_after`` seconds after the interaction arrived (waiting for the turn
+        included), defer it meanwhile, so Discord's 3-second window is kept.
 
         ``ephemeral`` None defers a button press as an update of its message.
         """
-        task = asyncio.ensure_future(work)
-        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
-        deferred = False
-        if not done:
-            with contextlib.suppress(discord.HTTPException):
-                if ephemeral is None:
-                    await interaction.response.defer()
-                else:
-                    await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-                deferred = True
-        return await task, deferred
+        state = _Answering()
+
+        async def defer_if_slow() -> None:
+            await asyncio.sleep(self.defer_after)
+            async with state.lock:
+                if state.answering:
+                    return
+                with contextlib.suppress(discord.HTTPException):
+                    if ephemeral is None:
+                        await interaction.response.defer()
+                    else:
+                        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+                    state.deferred = True
+
+        async def in_turn() -> None:
+            async with self._dispatching:
+                replies = await work
+            async with state.lock:  # after a defer in progress, never beside it
+                state.answering = True
+            timer.cancel()
+            await self._answer(interaction, replies, edit=edit, deferred=state.deferred)
+
+        timer = asyncio.create_task(defer_if_slow(), name="discord-defer")
+        try:
+            await self.handling.run(channel_key, in_turn())
+        finally:
+            timer.cancel()
+            if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == "CORO_CREATED":
+                work.close()  # dropped at shutdown before its turn came
 
     async def _answer(
         self,
@@ -487,3 +540,14 @@ async def sync_commands(
     where = f"server {guild_id}" if guild_id else "every server (global)"
     log.info("Discord: %d commands registered for %s", len(synced), where)
     return len(synced)
+
+
+class _Answering:
+    """One interaction's answer: whether it was deferred, whether the answer has begun."""
+
+    __slots__ = ("answering", "deferred", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.deferred = False
+        self.answering = False

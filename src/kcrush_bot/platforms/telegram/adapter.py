@@ -15,6 +15,13 @@ The ``Application`` runs inside the bot's own event loop (``async with``), never
 sends against Telegram's limits itself and needs the real 429 answers to do so; a second,
 hidden limiter would delay and retry behind its back) and without PTB's ``JobQueue``
 (APScheduler, owned by the composition root, runs every schedule).
+
+Fans first (DESIGN.md §1): updates are handled concurrently, in order within a chat, at most
+``MAX_HANDLING`` at once (``ChatOrderedProcessor``); every request a command's answer makes
+(messages, a button's edit, callback and inline answers, the admin lookup) first takes a
+reply's turn in the platform's send budget (``pace_with``), the one the delivery worker
+broadcasts from, so answers go ahead of the broadcast and never collide with it. Stopping
+waits for the commands in hand (``stop_grace``), then disconnects.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import logging
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +48,7 @@ from telegram import (
 from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -56,10 +64,12 @@ from kcrush_bot.core.commands.browse import find_posts
 from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError, RetryableDelivery
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
+from kcrush_bot.core.ports import SendBudget
 from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
 from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
 from kcrush_bot.core.text import shorten
 from kcrush_bot.logs import RedactSecrets
+from kcrush_bot.platforms.handling import Handling
 from kcrush_bot.platforms.telegram import errors
 from kcrush_bot.platforms.telegram.health import PollingRequest
 from kcrush_bot.platforms.telegram.updates import (
@@ -87,6 +97,15 @@ APOLOGY = "Something went wrong on my side; it has been logged. Try again."
 EXPIRED_BUTTON = "This button is no longer valid."
 REPLY_MAX_WAIT = 5.0  # seconds of flood wait worth waiting out for a command's answer
 REPLY_ATTEMPTS = 3
+# Updates being handled at once (the rest wait their turn, holding nothing); of those, how many
+# may be working the store at once, so a thousand commands cannot crowd out the broadcast's
+# own reads and writes.
+MAX_HANDLING = 256
+MAX_DISPATCHING = 8
+# Updates python-telegram-bot may hand over before it waits: far above MAX_HANDLING, since
+# updates waiting for their chat's turn are held here and must not use up the handling slots.
+MAX_UPDATES_IN_HAND = 4096
+STOP_GRACE = 10.0  # seconds stopping waits for the commands in hand
 # A channel post that starts like a command but carries no bot_command entity.
 _CHANNEL_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?:\s|$)")
 # Parameters a sendMessage call shares with editMessageText.
@@ -111,6 +130,8 @@ class TelegramPlatform:
         bot_username: str | None = None,
         poll_timeout: float = 10.0,
         request_timeout: float = 10.0,
+        max_handling: int = MAX_HANDLING,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         if not settings.token:
             raise ConfigError("KCRUSH_TELEGRAM_TOKEN: the Telegram bot token is not set")
@@ -121,6 +142,11 @@ class TelegramPlatform:
         self.request_timeout = request_timeout
         self.admins = AdminCache(settings.admin_cache_seconds)
         self.commands = _telegram_commands(service.registry.for_platform(PLATFORM))
+        self.max_handling = max_handling
+        self.handling = Handling(max_handling, name="telegram commands")
+        self.stop_grace = stop_grace
+        self.budget: SendBudget | None = None
+        self._dispatching = asyncio.Semaphore(MAX_DISPATCHING)
         self._app: AnyApplication | None = None
         self._polling: PollingRequest | None = None
         self._redaction: tuple[RedactSecrets, list[logging.Handler]] | None = None
@@ -148,17 +174,21 @@ class TelegramPlatform:
             return str(self._app.bot.username)
         return self.bot_username
 
+    def pace_with(self, budget: SendBudget) -> None:
+        """Command answers take their turn in ``budget``, the platform's one send budget."""
+        self.budget = budget
+
     def build_application(self) -> AnyApplication:
         timeout = self.request_timeout
+        self.handling = Handling(self.max_handling, name="telegram commands")
         app = (
             Application.builder()
             .token(str(self.settings.token))
             .base_url(self.settings.base_url)
             .base_file_url(self.settings.base_file_url)
             .job_queue(None)
-            # One update at a time keeps a chat's commands in the order they were typed;
-            # commands only touch the local store, so this is not the bottleneck.
-            .concurrent_updates(False)
+            # Concurrently, in order within a chat: see ChatOrderedProcessor.
+            .concurrent_updates(ChatOrderedProcessor(self.handling))
             .connect_timeout(timeout)
             .read_timeout(timeout)
             .write_timeout(timeout)
@@ -221,13 +251,33 @@ class TelegramPlatform:
         await self._stop()
 
     async def stop_receiving(self) -> None:
-        """Stop polling (or the webhook listener); the Bot API client stays up for sends."""
+        """Stop polling (or the webhook listener) and finish the commands in hand, for at most
+        ``stop_grace`` seconds; the Bot API client stays up for sends."""
         app = self._app
         if app is not None and app.updater is not None and app.updater.running:
             try:
                 await app.updater.stop()
             except Exception:
                 log.exception("telegram: stopping updates failed")
+        await self._finish_handling()
+
+    async def _finish_handling(self) -> None:
+        """Stop the application once the updates it holds are handled, within the grace.
+
+        ``Application.stop`` waits for every update fetched so far, however long that takes;
+        past the grace, the commands still running are cut off so that it can return.
+        """
+        app = self._app
+        if app is None or not app.running:
+            return
+        stopping = asyncio.ensure_future(app.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=self.stop_grace)
+        if not done:
+            await self.handling.finish(0)
+        try:
+            await stopping
+        except Exception:
+            log.exception("telegram: stopping the application failed")
 
     async def _start_updates(self, app: AnyApplication) -> None:
         assert app.updater is not None
@@ -286,12 +336,16 @@ class TelegramPlatform:
         self._redaction = (redactor, handlers)
 
     async def _stop(self) -> None:
-        app, self._app = self._app, None
+        app = self._app
         if app is None:
             return
         try:
+            # The commands in hand are answered before the client goes: ``application``
+            # stays usable until they are.
+            await self.stop_receiving()
             await self._stop_application(app)
         finally:
+            self._app = None
             if self._redaction is not None:
                 (redactor, handlers), self._redaction = self._redaction, None
                 for handler in handlers:
@@ -369,7 +423,8 @@ class TelegramPlatform:
             admins=self.admins,
             lookup=self._chat_member,
         )
-        replies = await self.service.dispatch(caller, command.name, argument_line(message.text))
+        async with self._dispatching:
+            replies = await self.service.dispatch(caller, command.name, argument_line(message.text))
         await self._reply(caller.chat, replies)
 
     async def _on_channel_command_text(
@@ -394,7 +449,8 @@ class TelegramPlatform:
         caller = await caller_for_message(
             message, needs_admin=False, admins=self.admins, lookup=self._chat_member
         )
-        replies = await self.service.dispatch(caller, name, argument_line(message.text))
+        async with self._dispatching:
+            replies = await self.service.dispatch(caller, name, argument_line(message.text))
         await self._reply(caller.chat, replies)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -410,7 +466,8 @@ class TelegramPlatform:
                 alert = EXPIRED_BUTTON
                 return
             caller = caller_for_button(message, query.from_user)
-            replies = await self.service.handle_action(caller, query.data)
+            async with self._dispatching:
+                replies = await self.service.handle_action(caller, query.data)
             error = next((r for r in replies if isinstance(r, ErrorReply)), None)
             if error is not None:
                 alert = shorten(error.message, CALLBACK_ALERT_LIMIT)
@@ -425,6 +482,7 @@ class TelegramPlatform:
         finally:
             # Unanswered, the button keeps spinning on the user's screen for a long while.
             try:
+                await self._turn(None)
                 await query.answer(alert, show_alert=alert is not None)
             except TelegramError as exc:
                 log.warning("telegram: could not answer a button press: %s", exc)
@@ -437,14 +495,17 @@ class TelegramPlatform:
             calls = render_reply(rest.pop(0))
             await self._edit(message, calls[0])
             for call in calls[1:]:
+                await self._turn(chat.key)
                 await self._execute(chat, call)
         for reply in rest:
-            await self.send(chat, reply)
+            for call, fallback in _with_fallbacks(reply):
+                await self._answer_call(chat, call, fallback)
 
     async def _edit(self, message: Message, call: TelegramCall) -> None:
         params: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id}
         params.update({k: v for k, v in call.params.items() if k in _EDITABLE})
         try:
+            await self._turn(chat_ref(message).key)
             await self.application.bot.do_api_request("editMessageText", api_kwargs=params)
         except TelegramError as exc:
             # Pressing "next" twice quickly asks for the page already shown: not an error.
@@ -458,18 +519,20 @@ class TelegramPlatform:
             return
         text = query.query.strip()[:INLINE_QUERY_LIMIT]
         offset = int(query.offset) if query.offset.isdigit() else 0
-        try:
-            found, next_offset = await find_posts(
-                self.service, text, offset=offset, limit=INLINE_RESULTS
-            )
-        except KcrushError as exc:
-            log.info("telegram: inline query %r found nothing: %s", text[:40], exc)
-            found, next_offset = [], None
-        names = (await self.service.categories()).names()
+        async with self._dispatching:
+            try:
+                found, next_offset = await find_posts(
+                    self.service, text, offset=offset, limit=INLINE_RESULTS
+                )
+            except KcrushError as exc:
+                log.info("telegram: inline query %r found nothing: %s", text[:40], exc)
+                found, next_offset = [], None
+            names = (await self.service.categories()).names()
         results = [
             _inline_article(post, detail, names, position)
             for position, (post, detail) in enumerate(found, offset)
         ]
+        await self._turn(None)
         await query.answer(
             results,
             cache_time=INLINE_CACHE_SECONDS,
@@ -487,33 +550,52 @@ class TelegramPlatform:
         if message is None or update.inline_query is not None:
             return
         try:
-            await self.send(chat_ref(message), ErrorReply(APOLOGY))
+            [(call, _)] = _with_fallbacks(ErrorReply(APOLOGY))
+            await self._answer_call(chat_ref(message), call, None)
         except DeliveryError as exc:
             log.warning("telegram: could not apologise in %s: %s", message.chat.id, exc)
 
     async def _chat_member(self, chat_id: int, user_id: int) -> ChatMember:
+        await self._turn(None)  # a request against the same flood limits as a message
         member: ChatMember = await self.application.bot.get_chat_member(chat_id, user_id)
         return member
 
-    async def _reply(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
-        """Answer a command, message by message.
+    async def _turn(self, chat_key: str | None) -> None:
+        """A reply's turn in the send budget: ahead of the broadcast, within the limits."""
+        if self.budget is not None:
+            await self.budget.acquire(chat_key, reply=True)
 
-        ``/latest 5`` is six messages at once, and Telegram allows about one a second per
-        chat: a flood wait of a few seconds is waited out and that message sent again. A
-        longer wait, or any other failure, drops the rest: a late answer is worse than none.
+    async def _answer_call(
+        self, chat: ChatRef, call: TelegramCall, fallback: TelegramCall | None
+    ) -> str:
+        """One message of a command's answer, in its turn."""
+        await self._turn(chat.key)
+        return await self._deliver(chat, call, fallback)
+
+    async def _reply(self, chat: ChatRef, replies: Sequence[Reply]) -> None:
+        """Answer a command, message by message, each in its turn of the send budget.
+
+        ``/latest 5`` is six messages, and Telegram allows about one a second per chat: the
+        budget spaces them. A flood wait Telegram still asks for (another process using the
+        token, a limit lower than configured) pauses the chat in the budget and is waited out
+        if short; a longer wait, or any other failure, drops the rest: a late answer is worse
+        than none.
         """
         for reply in replies:
             for call, fallback in _with_fallbacks(reply):
                 for attempt in range(1, REPLY_ATTEMPTS + 1):
                     try:
-                        await self._deliver(chat, call, fallback)
+                        await self._answer_call(chat, call, fallback)
                         break
                     except RetryableDelivery as exc:
                         wait = exc.retry_after
                         if wait is None or wait > REPLY_MAX_WAIT or attempt == REPLY_ATTEMPTS:
                             log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
                             return
-                        await asyncio.sleep(wait)
+                        if self.budget is not None:
+                            self.budget.pause_chat(chat.key, wait)
+                        else:
+                            await asyncio.sleep(wait)
                     except DeliveryError as exc:
                         log.warning("telegram: reply to %s not delivered: %s", chat.key, exc)
                         return
@@ -637,3 +719,38 @@ def _polling_failed(exc: TelegramError) -> None:
     """One line per failed long poll (python-telegram-bot retries it with back-off), instead
     of the library's default traceback for every try while Telegram is unreachable."""
     log.warning("telegram: polling for updates failed, retrying: %s", exc)
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """python-telegram-bot's update processor, handing updates to ``Handling``.
+
+    Concurrent across chats, in order within one (a chat's updates, or a user's inline
+    queries), bounded by ``Handling``. python-telegram-bot's own bound (the semaphore around
+    ``do_process_update``) is set far higher, because updates waiting for their chat's turn sit
+    inside it: were it the real bound, one chat flooding the bot could fill it and hold every
+    other chat back.
+    """
+
+    def __init__(self, handling: Handling) -> None:
+        super().__init__(max(MAX_UPDATES_IN_HAND, handling.limit))
+        self.handling = handling
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await self.handling.run(order_key(update), coroutine)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def order_key(update: object) -> str | None:
+    """What an update's handling is ordered by: its chat, else (inline queries) its user."""
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return f"chat:{update.effective_chat.id}"
+    if update.effective_user is not None:
+        return f"user:{update.effective_user.id}"
+    return None
