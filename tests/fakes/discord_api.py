@@ -18,6 +18,9 @@ What it does, as Discord does it:
   400 ``{"code": 50035}``, and empty messages with ``{"code": 50006}``;
 * answers interaction callbacks with ``{"interaction": {...}, "resource": {...}}`` (2.7 asks for
   it with ``?with_response=1``);
+* keeps Discord's 3-second window: the first callback to an interaction it dispatched that comes
+  later than ``interaction_window`` seconds after it is refused with 404 ``{"code": 10062,
+  "message": "Unknown interaction"}`` (counted in ``late_interactions``), as Discord refuses it;
 * the gateway sends HELLO, answers IDENTIFY with READY (whose ``application.id`` is the id
   discord.py then uses for interactions and command sync) and heartbeats with ACKs, and
   :meth:`FakeDiscord.dispatch_interaction` sends ``INTERACTION_CREATE`` events.
@@ -134,6 +137,7 @@ class Request:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     response: Any = None  # the JSON the fake answered with
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def message(self) -> dict[str, Any] | None:
@@ -402,6 +406,7 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 41_250,
         application_id: str = APPLICATION_ID,
         token: str | None = None,
+        interaction_window: float | None = 3.0,
     ) -> None:
         self.token = token  # when set, bot requests must carry "Authorization: Bot <token>"
         self.channel_limit = channel_limit
@@ -413,6 +418,9 @@ class FakeDiscord:
         self.identify: dict[str, Any] | None = None
         self.registered_commands: dict[str | None, list[dict[str, Any]]] = {}  # guild -> cmds
         self.rate_limited = 0  # how many 429s the limits (not scripts) produced
+        self.interaction_window = interaction_window
+        self.dispatched_at: dict[str, float] = {}  # interaction id -> when it was dispatched
+        self.late_interactions = 0  # first callbacks refused for coming after the window
         self._failures: dict[str, list[Failure]] = {}
         self._uses: dict[int, int] = {}
         self._buckets: dict[str, _Window] = {}
@@ -633,6 +641,7 @@ class FakeDiscord:
         await self._ws.send_json({"op": 0, "t": event, "s": self._sequence, "d": data})
 
     async def dispatch_interaction(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.dispatched_at[payload["id"]] = time.monotonic()
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload
 
@@ -665,6 +674,10 @@ class FakeDiscord:
                 frame = json.loads(msg.data)
                 op = frame.get("op")
                 if op == 1:
+                    # discord.py notes a heartbeat's send time only once its keep-alive thread
+                    # sees the send done; an ACK overtaking that is logged as a 40-second
+                    # latency. A remote gateway's answer takes a moment too.
+                    await asyncio.sleep(0.05)
                     await ws.send_json({"op": 11, "d": None})
                 elif op == 2:
                     self.identify = frame["d"]
@@ -765,6 +778,7 @@ class FakeDiscord:
 
         if match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
             await self._script(["interaction", "*"])
+            self._check_window(match.group(1), record.at)
             return self._callback(match.group(1), record.json or {})
         if match := re.fullmatch(rf"/webhooks/{self.application_id}/([^/]+)(/.*)?", path):
             await self._script(["interaction", "*"])
@@ -858,6 +872,17 @@ class FakeDiscord:
             "X-RateLimit-Reset-After": f"{reset_after:.3f}",
             "X-RateLimit-Bucket": bucket_hash,
         }
+
+    def _check_window(self, interaction_id: str, at: float) -> None:
+        """Discord invalidates an interaction's token unless it is answered within 3 s."""
+        dispatched = self.dispatched_at.pop(interaction_id, None)  # only the first callback
+        if dispatched is None or self.interaction_window is None:
+            return
+        if at - dispatched > self.interaction_window:
+            self.late_interactions += 1
+            raise _Reject(
+                _json_response({"message": "Unknown interaction", "code": UNKNOWN_INTERACTION}, 404)
+            )
 
     def _check_message(self, payload: Mapping[str, Any]) -> None:
         problems = message_problems(payload)

@@ -9,6 +9,8 @@ production:
 
 * flood limits: about 30 sends/s overall, 1/s per chat, 20/min per group, answered with 429 and
   ``parameters.retry_after`` (configurable through ``Limits``, so a benchmark can raise them);
+  an edit counts like a message in its chat; answers to callback and inline queries, for which
+  Telegram documents no limit, are not counted;
 * text limits counted after entity parsing: 4096 for a message, 1024 for a caption;
 * Telegram's HTML subset: unknown tags, unclosed tags, stray ``<`` or ``&`` are rejected;
 * callback queries can be answered once, an edit that changes nothing is "not modified",
@@ -71,6 +73,11 @@ SEND_METHODS = frozenset(
         "forwardMessage",
     }
 )
+# Edits of a message count against the same limits as messages.
+EDIT_METHODS = frozenset(
+    {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
+)
+FLOOD_METHODS = SEND_METHODS | EDIT_METHODS
 # Parameters whose form value is a plain string, never JSON: "123" as a text stays text.
 _STRING_PARAMS = frozenset(
     {
@@ -429,7 +436,7 @@ class FakeTelegram:
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(FakeError(404, "Not Found"))
-            if method in SEND_METHODS:
+            if method in FLOOD_METHODS:
                 self._check_flood(call.chat_id)
             result = await handler(params)
         except ApiError as exc:

@@ -122,3 +122,22 @@ async def test_a_flood_of_replies_still_lets_the_broadcast_through():
     await asyncio.gather(*waiting)
     # Replies first, but never more than REPLY_RUN of them while deliveries wait.
     assert "".join(order) == "rrrrdrrrrdrrrrd"
+
+
+async def test_a_reply_goes_before_its_chats_delivery_still_queued():
+    pacer = Pacer(Limits(per_second=20, per_chat_seconds=0.5), headroom=1.0)
+    order: list[str] = []
+
+    async def take(name: str, chat: str, *, reply: bool = False) -> None:
+        await pacer.acquire(chat, reply=reply)
+        order.append(name)
+
+    await pacer.acquire("telegram:1")  # the slot is taken: the deliveries below queue
+    queued = [asyncio.create_task(take(f"d{n}", f"telegram:{n}")) for n in (2, 3, 4, 5)]
+    await asyncio.sleep(0)
+    # A fan in chat 5 types while its broadcast message is fourth in the queue: the answer
+    # goes first, and the broadcast message follows once the chat's spacing allows.
+    await take("reply", "telegram:5", reply=True)
+    await asyncio.gather(*queued)
+    assert order == ["reply", "d2", "d3", "d4", "d5"]
+    assert pacer.stats.unused == 1

@@ -32,7 +32,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kcrush_bot.settings import DeliverySettings
 
@@ -74,9 +74,7 @@ class _Chat:
     period: float
     ready_at: float = 0.0  # monotonic: when the next message may go
     paused_until: float = 0.0
-    # One message at a time takes the chat's turn, so spacing is counted between real sends
-    # even when a reply and a delivery for the same chat wait together.
-    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0  # sends waiting for their turn here: the chat is not evicted meanwhile
 
 
 @dataclass(slots=True)
@@ -86,6 +84,7 @@ class BudgetStats:
     replies: int = 0
     deliveries: int = 0
     reply_wait: float = 0.0  # seconds replies spent waiting for their overall slot, summed
+    unused: int = 0  # slots a send could not use: a reply had taken its chat's turn meanwhile
 
 
 class Pacer:
@@ -147,7 +146,7 @@ class Pacer:
         now = self._now()
         while len(self._chats) > self._max_chats:
             key, oldest = next(iter(self._chats.items()))
-            if oldest.ready_at > now or oldest.paused_until > now or oldest.turn.locked():
+            if oldest.ready_at > now or oldest.paused_until > now or oldest.waiting:
                 break
             del self._chats[key]
 
@@ -170,7 +169,7 @@ class Pacer:
 
     def forget(self, chat_key: str) -> None:
         chat = self._chats.get(chat_key)
-        if chat is not None and not chat.turn.locked():
+        if chat is not None and not chat.waiting:
             del self._chats[chat_key]
 
     @property
@@ -204,17 +203,30 @@ class Pacer:
         send follows its slot at once and overall spacing holds at the wire. The chat's next
         turn is counted from that slot, the real send time. The worker does not claim a
         chat's row before its ``ready_at``, so deliveries rarely wait here for a chat.
+
+        Nothing holds the chat while its send waits for an overall slot: a reply to a chat
+        whose delivery is still queued behind others takes the chat's turn first (its slot
+        comes sooner). The delivery, granted its slot later, finds the chat cooling, leaves
+        that one slot unused and waits for the chat again.
         """
         if chat_key is None:
             await self._slot(reply)
             return
         chat = self._chat(chat_key)
-        async with chat.turn:
-            # Looped: a 429 may lengthen the chat's pause while we wait for it.
-            while (delay := max(chat.paused_until, chat.ready_at) - self._now()) > 0:  # noqa: ASYNC110
-                await asyncio.sleep(delay)
-            await self._slot(reply)
-            chat.ready_at = self._now() + chat.period
+        chat.waiting += 1
+        try:
+            while True:
+                # Looped: a 429 may lengthen the chat's pause while we wait for it.
+                while (delay := max(chat.paused_until, chat.ready_at) - self._now()) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(delay)
+                await self._slot(reply)
+                now = self._now()
+                if max(chat.paused_until, chat.ready_at) <= now:
+                    chat.ready_at = now + chat.period
+                    return
+                self.stats.unused += 1
+        finally:
+            chat.waiting -= 1
 
     async def _slot(self, reply: bool) -> None:
         """One slot of the overall rate: now if it is free and nobody is ahead, else queued."""
