@@ -106,6 +106,7 @@ def write_config(
     source_url: str | Path | None = None,
     interval: float = 1.0,
     http_listen: str = "127.0.0.1:0",
+    delivery: dict[str, float] | None = None,
 ) -> Path:
     """A configuration file for ``kcrush-bot run`` as a process, pointing at the fakes.
 
@@ -113,6 +114,8 @@ def write_config(
     of tests running side by side never compete for one.
     """
     parts = ["[bot]\nsample_archive = false\n", f'[http]\nlisten = "{http_listen}"\n']
+    if delivery:
+        parts.append("[delivery]\n" + "".join(f"{k} = {v}\n" for k, v in delivery.items()))
     if telegram is not None:
         parts.append(
             f'[telegram]\nbase_url = "{telegram.base_url}"\n'
