@@ -49,6 +49,7 @@ from kcrush_bot.core.models import ChatKind, ChatRef, Post  # noqa: E402
 from kcrush_bot.core.permissions import Caller  # noqa: E402
 from kcrush_bot.publisher import Publisher  # noqa: E402
 from kcrush_bot.storage import Store  # noqa: E402
+from kcrush_bot.storage.db import to_db_time  # noqa: E402
 
 log = logging.getLogger("bench_interactive")
 
@@ -220,9 +221,9 @@ async def fill(store: Store, platform: str, chats: list[str]) -> None:
                 published_at=datetime(2024, 1, 1, tzinfo=UTC).replace(day=1 + n % 28),
             )
         )
-    await store.upsert_posts(archive, source="bench", pushable=False)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    async with store.transaction() as db:
+    await store.posts.upsert(archive, source="bench", pushable=False)
+    stamp = to_db_time(datetime.now(UTC))
+    async with store.db.transaction() as db:
         await db.executemany(
             "INSERT INTO chats (key, platform, chat_id, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -240,7 +241,7 @@ async def fill(store: Store, platform: str, chats: list[str]) -> None:
         categories=("k-pop-interviews",),
         published_at=datetime.now(UTC),
     )
-    await store.upsert_posts([post], source="bench", pushable=True)
+    await store.posts.upsert([post], source="bench", pushable=True)
 
 
 def connect(platform: str, hello: dict[str, Any], service: CommandService) -> Any:
@@ -295,7 +296,7 @@ async def run(platform: str, chats: int, fans: int, seed: int) -> dict[str, Any]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             async with Store.open(Path(tmp) / "bench.db") as store:
-                await store.sync_categories(settings.categories)
+                await store.posts.sync_categories(settings.categories)
                 await fill(store, platform, keys)
                 service = CommandService(store, default_registry(), CoreConfig())
                 async with connect(platform, fake.hello, service) as bot:

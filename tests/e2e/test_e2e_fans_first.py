@@ -48,13 +48,13 @@ async def prepare(config_path: Path, database: Path) -> None:
     settings = settings_mod.load(str(config_path), db=str(database))
     async with Store.open(database) as store:
         await app.prepare_store(store, settings)
-        await store.upsert_posts(
+        await store.posts.upsert(
             [make_post(n) for n in range(1, 13)], source="test", pushable=False
         )
         for chat in SUBSCRIBED:
-            await store.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
+            await store.chats.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
         post = make_post(100, title=f"KCRUSH Interview with KNK, {MARK}", teaser="On stage.")
-        await store.upsert_posts([post], source="test", pushable=True)
+        await store.posts.upsert([post], source="test", pushable=True)
 
 
 async def test_run_answers_fans_during_a_broadcast_and_stops_cleanly_mid_command(tmp_path):

@@ -57,9 +57,11 @@ async def test_slash_commands_during_a_broadcast_are_answered_in_their_window(
     fake: FakeDiscord, platform: DiscordPlatform, filled_store: Store, service: CommandService
 ):
     for channel in SUBSCRIBED:
-        await filled_store.subscribe(ChatRef("discord", channel), ["interviews"], Mode.INSTANT)
+        await filled_store.chats.subscribe(
+            ChatRef("discord", channel), ["interviews"], Mode.INSTANT
+        )
     post = make_post(100, title="KCRUSH Interview with KNK, live tonight", teaser="On stage.")
-    await filled_store.upsert_posts([post], source="test", pushable=True)
+    await filled_store.posts.upsert([post], source="test", pushable=True)
     settings = settings_mod.from_dict(
         {"bot": {"sample_archive": False}, "delivery": {"discord_per_second": LIMIT}}
     )

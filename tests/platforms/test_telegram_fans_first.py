@@ -58,9 +58,9 @@ def first_answer(fake: FakeTelegram, chat: int) -> int:
 
 async def subscribe_and_publish(store: Store) -> None:
     for chat in SUBSCRIBED:
-        await store.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
+        await store.chats.subscribe(ChatRef("telegram", chat), ["interviews"], Mode.INSTANT)
     post = make_post(100, title=f"KCRUSH Interview with KNK, {MARK}", teaser="KNK on stage.")
-    await store.upsert_posts([post], source="test", pushable=True)
+    await store.posts.upsert([post], source="test", pushable=True)
 
 
 async def test_fans_are_answered_ahead_of_the_broadcast_and_no_429_is_drawn(
