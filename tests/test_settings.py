@@ -60,6 +60,95 @@ def test_config_file_cannot_hold_tokens(tmp_path: Path) -> None:
         load_text(tmp_path, '[telegram]\ntoken = "123:abc"\n')
 
 
+@pytest.mark.parametrize(
+    ("text", "key", "says"),
+    [
+        ('[telegram]\ntoken = "123:abc"\n', "telegram.token", "KCRUSH_TELEGRAM_TOKEN"),
+        ('[discord]\ntoken = "abc"\n', "discord.token", "KCRUSH_DISCORD_TOKEN"),
+        (
+            '[bot]\ntoken = "abc"\n',
+            "bot.token",
+            "KCRUSH_TELEGRAM_TOKEN or KCRUSH_DISCORD_TOKEN",
+        ),
+        ('token = "abc"\n', "token", "KCRUSH_TELEGRAM_TOKEN or KCRUSH_DISCORD_TOKEN"),
+    ],
+)
+def test_a_token_in_the_file_points_to_the_environment(
+    tmp_path: Path, text: str, key: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    message = str(caught.value)
+    assert message.startswith(f"{key}: ") and f"set {says} instead" in message, message
+    assert "abc" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[delivery]\ntelegram_per_second = '1h'\n",
+            "delivery.telegram_per_second: '1h' is not a rate (messages per second), e.g. 30",
+        ),
+        (
+            "[delivery]\ndiscord_per_second = '10m'\n",
+            "delivery.discord_per_second: '10m' is not a rate (messages per second), e.g. 50",
+        ),
+        (
+            "[delivery]\ntelegram_group_per_minute = '3s'\n",
+            "delivery.telegram_group_per_minute: '3s' is not a rate (messages per minute), e.g. 20",
+        ),
+        (
+            "[delivery]\ntelegram_per_second = 0\n",
+            "delivery.telegram_per_second: must be more than zero (messages per second)",
+        ),
+        (
+            "[delivery]\nbackoff_max = '30/s'\n",
+            "delivery.backoff_max: '30/s' is not a duration: write seconds or e.g. '10m', '2h'",
+        ),
+        (
+            "[delivery]\nmax_attempts = '3m'\n",
+            "delivery.max_attempts: '3m' is not a count (a whole number), e.g. 12",
+        ),
+        (
+            "[digest]\nmax_items = 2.5\n",
+            "digest.max_items: 2.5 is not a count (a whole number), e.g. 50",
+        ),
+        ("[digest]\nmax_items = 0\n", "digest.max_items: must be at least 1, got 0"),
+        (
+            "[ingest]\nteaser_chars = true\n",
+            "ingest.teaser_chars: True is not a count (a whole number), e.g. 300",
+        ),
+    ],
+)
+def test_rates_durations_and_counts_are_told_apart(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    assert str(caught.value) == message
+    if "rate" in message:
+        assert "duration" not in message
+
+
+def test_amounts_load_as_their_own_types(tmp_path: Path) -> None:
+    loaded = load_text(
+        tmp_path,
+        "[delivery]\ntelegram_per_second = 25\ndiscord_per_second = '12.5'\n"
+        "telegram_group_per_minute = 19.5\ntelegram_per_chat_seconds = '1500ms'\n"
+        "keep_finished = '2d'\nmax_attempts = 3\n",
+    )
+    delivery = loaded.delivery
+    assert isinstance(delivery.telegram_per_second, settings_mod.Rate)
+    assert delivery.telegram_per_second == 25.0 and delivery.discord_per_second == 12.5
+    assert isinstance(delivery.telegram_group_per_minute, settings_mod.RatePerMinute)
+    assert delivery.telegram_group_per_minute == 19.5
+    assert isinstance(delivery.telegram_per_chat_seconds, settings_mod.Duration)
+    assert delivery.telegram_per_chat_seconds == 1.5
+    assert delivery.keep_finished == 2 * 86400.0
+    assert isinstance(delivery.max_attempts, settings_mod.Count) and delivery.max_attempts == 3
+    # The defaults are typed the same way as values read from the file.
+    assert isinstance(settings_mod.DeliverySettings().backoff_max, settings_mod.Duration)
+
+
 def test_database_from_env_and_intervals_as_durations(tmp_path: Path) -> None:
     text = '[[sources]]\nname = "local"\nkind = "file"\nurl = "feed.xml"\ninterval = "1s"\n'
     loaded = load_text(tmp_path, text, KCRUSH_DB="/tmp/x.db")
@@ -75,6 +164,7 @@ def test_database_from_env_and_intervals_as_durations(tmp_path: Path) -> None:
         ("[bot]\ntimezone = 'Mars/Olympus'\n", "bot.timezone"),
         ("[bot]\nsample_archive = 'yes'\n", "bot.sample_archive"),
         ("[bott]\n", "bott"),
+        ("[delivery]\nbatch = 5\n", "delivery.batch"),
         ("[ingest]\nmax_bytes = 10\n", "ingest.max_bytes"),
         ("[telegram]\nbase_url = 'ftp://x'\n", "telegram.base_url"),
         ("[discord]\ngateway_url = 'http://x'\n", "discord.gateway_url"),

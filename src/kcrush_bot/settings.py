@@ -8,6 +8,12 @@ is masked.
 
 A bad file gets one ``ConfigError`` naming the key (``sources[2].interval: …``), never a
 traceback. Unknown keys are errors too, since a typo would otherwise silently do nothing.
+
+Amounts have their own types, so that one is refused where another is meant: a ``Duration``
+(seconds, or "10m", "2h"), a ``Rate`` (messages per second, or per minute where the key says so:
+a plain number, since "1h" as a rate would mean 3,600 a second) and a ``Count`` (a whole number
+of at least one). Each is a ``float`` or ``int`` to the code that reads it. The checks are a
+few lines over the dataclasses' own type hints rather than a settings library: see README.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from kcrush_bot.core.errors import ConfigError
@@ -31,6 +37,7 @@ from kcrush_bot.core.times import parse_clock_time, parse_timezone
 
 SOURCE_KINDS = ("wordpress", "feed", "listing", "file")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
@@ -41,20 +48,82 @@ class Secret(str):
         return "Secret('***')" if self else "Secret('')"
 
 
+def _amount(value: Any) -> float | None:
+    """A number written as a number or as a string of digits; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.match(value):
+        return float(value)
+    return None
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from a number or a string like "90", "10m", "1.5h"."""
-    if isinstance(value, bool):
-        raise ValueError("expected seconds or a duration like '10m'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration: write seconds or e.g. '10m', '2h'")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be more than zero")
-    return seconds
+    return Duration.parse(value)
+
+
+class Duration(float):
+    """A length of time in seconds, written as seconds or as "90s", "10m", "1.5h", "30d"."""
+
+    @classmethod
+    def parse(cls, value: Any, example: object = None) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError("expected seconds or a duration like '10m'")
+        seconds = _amount(value)
+        if seconds is None:
+            match = _DURATION.match(str(value))
+            if not match:
+                raise ValueError(f"{value!r} is not a duration: write seconds or e.g. '10m', '2h'")
+            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        if seconds <= 0:
+            raise ValueError("must be more than zero")
+        return cls(seconds)
+
+
+class Rate(float):
+    """How many messages a platform takes per second: a plain number, never a duration."""
+
+    per: ClassVar[str] = "second"
+
+    @classmethod
+    def parse(cls, value: Any, example: object = None) -> Rate:
+        unit = f"messages per {cls.per}"
+        amount = _amount(value)
+        if amount is None:
+            hint = f", e.g. {example:g}" if isinstance(example, int | float) else ""
+            raise ValueError(f"{value!r} is not a rate ({unit}){hint}")
+        if amount <= 0:
+            raise ValueError(f"must be more than zero ({unit})")
+        return cls(amount)
+
+
+class RatePerMinute(Rate):
+    """A rate counted per minute, for limits the platform states per minute."""
+
+    per = "minute"
+
+
+class Count(int):
+    """A whole number of things (attempts, items, pages, characters, bytes): at least one."""
+
+    @classmethod
+    def parse(cls, value: Any, example: object = None) -> Count:
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = f", e.g. {example}" if isinstance(example, int) else ""
+            raise ValueError(f"{value!r} is not a count (a whole number){hint}")
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        return cls(value)
+
+
+_AMOUNTS: tuple[type[Duration] | type[Rate] | type[Count], ...] = (Duration, Rate, Count)
+# Keys that only the environment may set: the file naming one gets told where it goes.
+_TOKEN_HINT = {
+    "telegram": "KCRUSH_TELEGRAM_TOKEN",
+    "discord": "KCRUSH_DISCORD_TOKEN",
+}
 
 
 @dataclass(frozen=True)
@@ -62,10 +131,10 @@ class SourceSettings:
     name: str
     kind: str
     url: str
-    interval: float = 600.0
+    interval: Duration = Duration(600)
     enabled: bool = True
     categories: tuple[str, ...] = ()  # applied to every item (e.g. a category feed)
-    max_pages: int = 50  # how far --backfill pages
+    max_pages: Count = Count(50)  # how far --backfill pages
 
     @property
     def is_local(self) -> bool:
@@ -85,11 +154,11 @@ class BotSettings:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    timeout: float = 20.0
-    max_bytes: int = 10_000_000
-    min_remote_interval: float = 300.0
-    max_backoff: float = 6 * 3600.0
-    teaser_chars: int = 300
+    timeout: Duration = Duration(20)
+    max_bytes: Count = Count(10_000_000)
+    min_remote_interval: Duration = Duration(300)
+    max_backoff: Duration = Duration(6 * 3600)
+    teaser_chars: Count = Count(300)
     user_agent: str = "kcrush-bot/0.1 (+https://www.kcrush.com/)"
 
 
@@ -102,7 +171,7 @@ class TelegramSettings:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     moderators: tuple[str, ...] = ()
-    admin_cache_seconds: float = 300.0
+    admin_cache_seconds: Duration = Duration(300)
     token: Secret = field(default_factory=Secret)
 
 
@@ -118,21 +187,21 @@ class DiscordSettings:
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    telegram_per_second: float = 30.0
-    telegram_per_chat_seconds: float = 1.0
-    telegram_group_per_minute: float = 20.0
-    discord_per_second: float = 50.0
-    discord_per_channel_seconds: float = 1.0
-    max_attempts: int = 12
-    backoff_base: float = 2.0
-    backoff_max: float = 300.0
-    keep_finished: float = 30 * 86400.0
+    telegram_per_second: Rate = Rate(30)
+    telegram_per_chat_seconds: Duration = Duration(1)
+    telegram_group_per_minute: RatePerMinute = RatePerMinute(20)
+    discord_per_second: Rate = Rate(50)
+    discord_per_channel_seconds: Duration = Duration(1)
+    max_attempts: Count = Count(12)
+    backoff_base: Duration = Duration(2)
+    backoff_max: Duration = Duration(300)
+    keep_finished: Duration = Duration(30 * 86400)
 
 
 @dataclass(frozen=True)
 class DigestSettings:
     send_empty: bool = False
-    max_items: int = 50
+    max_items: Count = Count(50)
 
 
 @dataclass(frozen=True)
@@ -172,12 +241,12 @@ class Settings:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def _coerce(key: str, value: Any, hint: Any) -> Any:
+def _coerce(key: str, value: Any, hint: Any, default: object = None) -> Any:
     """Check one value against a dataclass field's type; the error names the key."""
     origin = typing.get_origin(hint)
-    if hint is float:  # every float setting is a positive amount: seconds or a rate
+    if isinstance(hint, type) and issubclass(hint, _AMOUNTS):
         try:
-            return parse_duration(value)
+            return hint.parse(value, default)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
     if hint is bool:
@@ -212,17 +281,30 @@ def _section(cls: type[Any], data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix}: expected a table")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.name != "token"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "token"}
     for key in data:
-        if key not in names:
-            known = ", ".join(sorted(names))
+        if key == "token":
+            raise ConfigError(f"{prefix}.token: {_token_refusal(prefix)}")
+        if key not in fields:
+            known = ", ".join(sorted(fields))
             raise ConfigError(f"{prefix}.{key}: unknown setting (known: {known})")
-    values = {key: _coerce(f"{prefix}.{key}", value, hints[key]) for key, value in data.items()}
+    values = {
+        key: _coerce(f"{prefix}.{key}", value, hints[key], fields[key].default)
+        for key, value in data.items()
+    }
     try:
         return cls(**values)
     except TypeError as exc:  # a required key is missing
         missing = re.findall(r"'(\w+)'", str(exc))
         raise ConfigError(f"{prefix}.{missing[0] if missing else '?'}: required") from None
+
+
+def _token_refusal(section: str) -> str:
+    names = [_TOKEN_HINT[section]] if section in _TOKEN_HINT else list(_TOKEN_HINT.values())
+    return (
+        "unknown setting in the file: tokens are read only from the environment, "
+        f"set {' or '.join(names)} instead"
+    )
 
 
 def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[SourceSettings, ...]:
@@ -344,6 +426,8 @@ def from_dict(
         "http": HttpSettings,
     }
     for key in data:
+        if key == "token":
+            raise ConfigError(f"token: {_token_refusal(key)}")
         if key not in sections and key != "sources":
             raise ConfigError(
                 f"{key}: unknown section (known: {', '.join([*sections, 'sources'])})"
