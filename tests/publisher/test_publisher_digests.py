@@ -105,6 +105,35 @@ async def test_missed_digest_goes_out_once_after_a_restart(store: Store):
     assert schedule.last_sent_at == utc(2024, 6, 5, 12, 0)
 
 
+async def test_a_missed_digest_is_sent_once_even_when_news_follows_it(store: Store):
+    """The due rule, not the outbox's unique key, keeps a digest from going out twice: the
+    missed digest here was empty (marked sent, no message), so a second one for the same fire
+    time would carry the post that arrived since, under a key the outbox has never seen."""
+    telegram = FakePlatform()
+    clock = FakeClock(utc(2024, 6, 5, 12, 0))
+    await daily_digest(store, tz="UTC", last_sent=utc(2024, 6, 1, 9, 0))  # down since June 1st
+
+    async with Publisher(store, make_settings(), {"telegram": telegram}, clock=clock):
+        pass  # the missed 09:00 digest: nothing new, so marked sent without a message
+    [schedule] = await store.digests()
+    assert schedule.last_sent_at == utc(2024, 6, 5, 12, 0)
+    assert await digest_items(store) == []
+
+    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    clock.now = utc(2024, 6, 5, 12, 30)
+    publisher = Publisher(store, make_settings(), {"telegram": telegram}, clock=clock)
+    assert await publisher.send_due_digests(clock.now) == 0  # the minutely look
+    async with publisher:  # and another restart the same day
+        await publisher.deliver_due()
+    assert await digest_items(store) == []
+    assert telegram.attempts == []
+
+    # The post waits for the next digest, which goes out once.
+    assert await publisher.send_due_digests(utc(2024, 6, 6, 9, 0)) == 1
+    assert await publisher.send_due_digests(utc(2024, 6, 6, 9, 1)) == 0
+    assert await digest_items(store) == ["digest:telegram:-1001:2024-06-06T09:00:00.000000+00:00#1"]
+
+
 async def test_nothing_new_sends_nothing_unless_asked(store: Store):
     await daily_digest(store, last_sent=utc(2024, 6, 1, 13, 0))
     quiet = Publisher(store, make_settings(), {"telegram": FakePlatform()})
