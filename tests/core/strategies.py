@@ -63,7 +63,13 @@ fragments = st.one_of(
 hostile = st.lists(fragments, max_size=24).map("".join)
 # Repetition makes long text cheaply, so limits and splitting are exercised too.
 long_hostile = st.tuples(hostile, st.integers(1, 80)).map(lambda t: t[0] * t[1])
-texts = st.one_of(hostile, long_hostile)
+# Long runs of characters outside the BMP: each is one code point but two UTF-16 units, so a
+# length counted with len() instead of in UTF-16 units lets these through at twice the limit.
+astral_long = st.tuples(
+    st.text(st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF), min_size=1, max_size=3),
+    st.integers(400, 2500),
+).map(lambda t: t[0] * t[1])
+texts = st.one_of(hostile, long_hostile, astral_long)
 urls = st.one_of(
     st.sampled_from(URL_SAMPLES),
     st.text(max_size=30),
@@ -118,3 +124,9 @@ replies: st.SearchStrategy[Reply] = st.one_of(
 )
 
 fuzz = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def utf16_units(text: str) -> int:
+    """Length in UTF-16 code units, as Telegram and Discord count it, computed here rather than
+    with the product's own helper so that a wrong measure in the product cannot pass itself."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.strategies import cards, fuzz, replies, texts
+from core.strategies import cards, fuzz, replies, texts, utf16_units
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.render.discord import (
     defuse_mentions,
@@ -29,7 +29,6 @@ from kcrush_bot.core.replies import (
     TeaserCard,
     Text,
 )
-from kcrush_bot.core.text import utf16_len
 
 # --- what Discord accepts --------------------------------------------------------------------
 
@@ -38,7 +37,7 @@ _LIVE_MENTION = re.compile("@(?:everyone|here)|<[@#](?!\u200b)", re.IGNORECASE)
 
 def check_text(text: str, limit: int) -> None:
     assert text.strip(), "Discord rejects blank text"
-    assert utf16_len(text) <= limit
+    assert utf16_units(text) <= limit
     assert not _LIVE_MENTION.search(text), text
     text.encode("utf-8")
 
@@ -49,16 +48,16 @@ def check_embed(embed: dict[str, Any]) -> int:
     for key, limit in (("title", 256), ("description", 4096)):
         if key in embed:
             check_text(embed[key], limit)
-            size += utf16_len(embed[key])
+            size += utf16_units(embed[key])
     for key, sub, limit in (("footer", "text", 2048), ("author", "name", 256)):
         if key in embed:
             check_text(embed[key][sub], limit)
-            size += utf16_len(embed[key][sub])
+            size += utf16_units(embed[key][sub])
     assert len(embed.get("fields", ())) <= 25
     for field in embed.get("fields", ()):
         check_text(field["name"], 256)
         check_text(field["value"], 1024)
-        size += utf16_len(field["name"]) + utf16_len(field["value"])
+        size += utf16_units(field["name"]) + utf16_units(field["value"])
     for key in ("url",):
         if key in embed:
             assert urlsplit(embed[key]).scheme in ("http", "https")
@@ -85,7 +84,7 @@ def check_payload(payload: dict[str, Any]) -> None:
         assert row["type"] == 1 and 1 <= len(row["components"]) <= 5
         for button in row["components"]:
             assert button["type"] == 2 and button["style"] in (1, 2, 3, 4)
-            assert button["label"].strip() and utf16_len(button["label"]) <= 80
+            assert button["label"].strip() and utf16_units(button["label"]) <= 80
             assert 1 <= len(button["custom_id"]) <= 100
             custom_ids.append(button["custom_id"])
     assert len(custom_ids) == len(set(custom_ids)), "custom_id must be unique in a message"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.strategies import cards, fuzz, replies, texts
+from core.strategies import cards, fuzz, replies, texts, utf16_units
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START
 from kcrush_bot.core.render.telegram import (
     TelegramCall,
@@ -29,7 +29,6 @@ from kcrush_bot.core.replies import (
     TeaserCard,
     Text,
 )
-from kcrush_bot.core.text import utf16_len
 
 ALLOWED_TAGS = {"b", "i", "u", "s", "a", "code", "pre", "blockquote", "tg-spoiler"}
 
@@ -88,11 +87,11 @@ def check_call(call: TelegramCall) -> str:
     if call.method == "sendPhoto":
         assert urlsplit(params["photo"]).scheme in ("http", "https")
         text = check_html(params["caption"])
-        assert utf16_len(text) <= 1024
+        assert utf16_units(text) <= 1024
     else:
         assert call.method == "sendMessage"
         text = check_html(params["text"])
-        assert utf16_len(text) <= 4096
+        assert utf16_units(text) <= 4096
         preview = params["link_preview_options"]
         assert preview == {"is_disabled": True} or urlsplit(preview["url"]).scheme in (
             "http",
@@ -188,13 +187,13 @@ def test_card_with_image_is_a_photo_with_a_short_caption() -> None:
 def test_cut_never_lands_inside_an_entity() -> None:
     card = TeaserCard(title="&" * 300, teaser="&amp;<b> " * 1000, url=CARD.url)
     text = check_call(render_card(card))
-    assert utf16_len(text) <= 4096
+    assert utf16_units(text) <= 4096
 
 
 def test_emoji_count_as_two_units_and_are_never_split() -> None:
     card = TeaserCard(title="😀" * 3000, teaser="", url=CARD.url)
     text = check_call(render_card(card))
-    assert utf16_len(text) <= 4096
+    assert utf16_units(text) <= 4096
     assert "\ud83d" not in text
 
 
