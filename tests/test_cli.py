@@ -1,52 +1,121 @@
-"""The command line, run as a real process against a real SQLite file (DESIGN.md §2)."""
+"""The command line against a real SQLite file (DESIGN.md §2).
+
+The verbs run in this process through ``cli.main`` with their own environment, working
+directory, stdin, stdout and stderr: what they print and return is what a shell sees, minus
+the second or so each new interpreter takes to import the bot. One test runs the real process,
+for what only a process shows: ``python -m kcrush_bot``, its exit status and its stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.strategies import utf16_units
 from factories import REPO
+from kcrush_bot import cli
 from kcrush_bot.core.render.discord import embed_size
 from kcrush_bot.core.render.telegram import visible_text
-from kcrush_bot.core.text import utf16_len
+from kcrush_bot.storage import migrate
 
 FIXTURES = REPO / "tests" / "fixtures"
 
 
-def run(
-    tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = (
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def environment(tmp_path: Path, env: dict[str, str] | None) -> dict[str, str]:
+    return (
         {k: v for k, v in os.environ.items() if not k.startswith("KCRUSH_")}
         | {"KCRUSH_DB": str(tmp_path / "bot.db")}
         | (env or {})
     )
+
+
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """``cli.main`` sets up logging for a process (its own stderr handler, the root level):
+    undo that afterwards so the next test's logging is pytest's again."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    chatty = {name: logging.getLogger(name).level for name in ("httpx", "apscheduler")}
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for name, old in chatty.items():
+            logging.getLogger(name).setLevel(old)
+
+
+def run(
+    tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> Result:
+    """``kcrush-bot ARGS`` run by ``cli.main`` in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, logging_restored():
+        for key in list(os.environ):
+            patch.delenv(key)
+        for key, value in environment(tmp_path, env).items():
+            patch.setenv(key, value)
+        patch.chdir(REPO)
+        patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse's own usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kcrush_bot", *args],
         capture_output=True,
         text=True,
-        input=stdin,
-        env=environ,
+        stdin=subprocess.DEVNULL,
+        env=environment(tmp_path, None),
         cwd=REPO,
         timeout=60,
     )
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> str:
+def ok(result: Result | subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
 
 
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+def as_json(result: Result) -> Any:
     return json.loads(ok(result))
+
+
+def test_as_a_process_it_answers_and_fails_in_one_line(tmp_path: Path) -> None:
+    posts = json.loads(ok(run_process(tmp_path, "latest", "-n", "2", "--json")))
+    assert len(posts) == 2 and all(p["url"].startswith("https://www.kcrush.com/") for p in posts)
+    bad = run_process(tmp_path, "subscribe", "telegram:1", "nope")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    assert bad.stdout == ""
 
 
 def test_fresh_install_answers_latest_and_search_from_the_sample(tmp_path: Path) -> None:
@@ -211,9 +280,9 @@ def test_preview_payloads_respect_limits_for_hostile_posts(tmp_path: Path) -> No
     for item in telegram:
         payload = item["payload"]
         if item["method"] == "sendPhoto":
-            assert 0 < utf16_len(visible_text(payload["caption"])) <= 1024
+            assert 0 < utf16_units(visible_text(payload["caption"])) <= 1024
         else:
-            assert 0 < utf16_len(visible_text(payload["text"])) <= 4096
+            assert 0 < utf16_units(visible_text(payload["text"])) <= 4096
         assert "<script>" not in json.dumps(payload)
     discord = as_json(run(tmp_path, "preview", "--platform", "discord", "--latest", "4", "--json"))
     for item in discord:
@@ -229,7 +298,22 @@ def test_preview_payloads_respect_limits_for_hostile_posts(tmp_path: Path) -> No
         assert "@everyone" not in flat and "@here" not in flat and "<@&123>" not in flat
 
 
-def test_db_upgrade_reports_version(tmp_path: Path) -> None:
-    first = ok(run(tmp_path, "db", "upgrade"))
-    assert "up to date" in first or "Upgraded" in first
-    assert "up to date" in ok(run(tmp_path, "db", "upgrade"))
+def test_db_upgrade_brings_an_older_database_to_the_newest_schema(tmp_path: Path) -> None:
+    migrations = migrate.available()
+    newest, last, _ = migrations[-1]
+    older = newest - 1
+    # A database as the release before the newest migration left it.
+    with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as db:
+        for _, _, sql in migrations[:-1]:
+            db.executescript(sql)
+        db.execute(f"PRAGMA user_version = {older:d}")
+        db.commit()
+
+    out = ok(run(tmp_path, "db", "upgrade"))
+    assert f"from version {older} to {newest}: {last}" in out
+    with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as db:
+        [(version,)] = db.execute("PRAGMA user_version").fetchall()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert version == newest
+    assert {"posts", "outbox", "digests", "subscriptions"} <= tables
+    assert f"up to date (version {newest})" in ok(run(tmp_path, "db", "upgrade"))
