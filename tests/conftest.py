@@ -22,8 +22,16 @@ from pg import pg_server, pg_url  # a real PostgreSQL server for the store's sec
 
 __all__ = ["caller", "make_post", "pg_server", "pg_url"]
 
-# The `wordpress` session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
-pytest_plugins = ["wordpress.wpkit"]
+# Any connection beyond loopback fails the test that made it (tests/netguard). The `wordpress`
+# session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
+pytest_plugins = ["netguard", "wordpress.wpkit"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: with parallel workers (``--dist loadgroup`` hands out one test at
+    a time) each starts at once on a worker of its own, and the run ends with the short tests
+    rather than waiting at the end for a minute-long one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
