@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from e2e.e2ekit import Item, rss, write_config
 from fakes.telegram_api import FakeTelegram, start_fake_telegram
 from kcrush_bot import app
@@ -64,6 +66,7 @@ def delivered(telegram: FakeTelegram) -> Counter[str]:
     return Counter(c.chat_id for c in telegram.calls("sendMessage") if c.status == 200)
 
 
+@pytest.mark.slow
 async def test_kill_9_mid_broadcast_loses_nothing(tmp_path: Path):
     telegram = await start_fake_telegram()
     feed = tmp_path / "feed.xml"

@@ -63,7 +63,7 @@ async def test_429_storm_no_request_before_retry_after(tmp_path: Path):
         (1.5, 1.5, {"backoff_base": 0.5, "backoff_max": 4}, 1.0, 2.5),
         # The full minute, with the shipped delivery settings (2 s doubling to 5 min) and the
         # default probe every 5 s: back-off has grown far past the outage by its end.
-        (30.0, 30.0, {}, None, 7.0),
+        pytest.param(30.0, 30.0, {}, None, 7.0, marks=pytest.mark.slow),
     ],
     ids=["3s-outage", "60s-outage"],
 )
