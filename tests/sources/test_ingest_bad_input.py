@@ -93,7 +93,7 @@ async def test_bad_sources_of_every_kind_leave_the_store_untouched(
     elif case == "unreachable":
         url = closed_port_url
     elif case == "slow":
-        url = feed_server.serve("/slow/feed/", FEED, delay=3)
+        url = feed_server.serve("/slow/feed/", FEED, delay=1.5)  # past the 0.5 s timeout
     else:
         url = feed_server.serve(
             "/category/empty/",
