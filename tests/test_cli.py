@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from kcrush_bot import cli
 from kcrush_bot.core.render.discord import embed_size
 from kcrush_bot.core.render.telegram import visible_text
 from kcrush_bot.storage import migrate
+from ops.opskit import kept_logging
 
 FIXTURES = REPO / "tests" / "fixtures"
 
@@ -48,31 +47,12 @@ def environment(tmp_path: Path, env: dict[str, str] | None) -> dict[str, str]:
     )
 
 
-@contextlib.contextmanager
-def logging_restored() -> Iterator[None]:
-    """``cli.main`` sets up logging for a process (its own stderr handler, the root level):
-    undo that afterwards so the next test's logging is pytest's again."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    chatty = {name: logging.getLogger(name).level for name in ("httpx", "apscheduler")}
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        for name, old in chatty.items():
-            logging.getLogger(name).setLevel(old)
-
-
 def run(
     tmp_path: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> Result:
     """``kcrush-bot ARGS`` run by ``cli.main`` in this process."""
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, logging_restored():
+    with pytest.MonkeyPatch.context() as patch, kept_logging():
         for key in list(os.environ):
             patch.delenv(key)
         for key, value in environment(tmp_path, env).items():

@@ -15,7 +15,7 @@ import os
 import socket
 from typing import Any
 
-LOG_VARIABLE = "KCRUSH_TEST_NETGUARD_LOG"
+LOG_VARIABLE = "LOOPBACK_GUARD_LOG"
 _INET = (socket.AF_INET, socket.AF_INET6)
 # The unpatched methods, kept on the class so that a second copy of this module (the plugin's
 # and sitecustomize's in one process) never wraps the guard in another guard.

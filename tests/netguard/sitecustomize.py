@@ -3,7 +3,7 @@ their PYTHONPATH): the same loopback-only guard as in the test process, writing 
 
 import os
 
-if os.environ.get("KCRUSH_TEST_NETGUARD_LOG"):
+if os.environ.get("LOOPBACK_GUARD_LOG"):
     import loopback
 
-    loopback.install(os.environ["KCRUSH_TEST_NETGUARD_LOG"])
+    loopback.install(os.environ["LOOPBACK_GUARD_LOG"])
