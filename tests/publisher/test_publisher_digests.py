@@ -115,11 +115,11 @@ async def test_a_missed_digest_is_sent_once_even_when_news_follows_it(store: Sto
 
     async with Publisher(store, make_settings(), {"telegram": telegram}, clock=clock):
         pass  # the missed 09:00 digest: nothing new, so marked sent without a message
-    [schedule] = await store.digests()
+    [schedule] = await store.chats.digests()
     assert schedule.last_sent_at == utc(2024, 6, 5, 12, 0)
     assert await digest_items(store) == []
 
-    await store.upsert_posts([make_post(1)], source="feed", pushable=True)
+    await store.posts.upsert([make_post(1)], source="feed", pushable=True)
     clock.now = utc(2024, 6, 5, 12, 30)
     publisher = Publisher(store, make_settings(), {"telegram": telegram}, clock=clock)
     assert await publisher.send_due_digests(clock.now) == 0  # the minutely look
