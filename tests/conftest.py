@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from factories import (  # re-exported for tests that import them from here
     CATEGORIES,
@@ -28,10 +30,27 @@ pytest_plugins = ["netguard", "wordpress.wpkit"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: with parallel workers (``--dist loadgroup`` hands out one test at
-    a time) each starts at once on a worker of its own, and the run ends with the short tests
+    """The slow tests first: the parallel workers take tests in this order (see below), so each
+    slow one starts at once on a worker of its own, and the run ends with the short tests
     rather than waiting at the end for a minute-long one."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+class _OneTestAtATime(LoadScopeScheduling):
+    """pytest-xdist hands out work units in collection order, a few at a time to each worker as
+    it frees up: here a unit is one test, except that the tests under ``tests/wordpress/`` are
+    one unit, so that one WordPress starts for them rather than one per worker. (xdist's own
+    ``--dist loadgroup`` would do this with markers, but it cannot rename tests in pytest 9.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return "wordpress" if nodeid.startswith("tests/wordpress/") else nodeid
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":  # the default with -n; another one asked for wins
+        return None
+    return _OneTestAtATime(config, log)
 
 
 @pytest.fixture
