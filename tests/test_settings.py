@@ -203,3 +203,18 @@ def test_broken_toml_is_one_clear_error(tmp_path: Path) -> None:
         settings_mod.load(str(path))
     with pytest.raises(ConfigError, match="not found"):
         settings_mod.load(str(tmp_path / "missing.toml"))
+
+
+def test_every_amount_says_what_it_measures() -> None:
+    """A bare float or int would be read without a unit: each is a Duration, Rate or Count
+    (the port is the one plain whole number)."""
+    import dataclasses
+    import typing
+
+    for cls in vars(settings_mod).values():
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            continue
+        for name, hint in typing.get_type_hints(cls).items():
+            if (cls.__name__, name) == ("TelegramSettings", "webhook_port"):
+                continue
+            assert hint not in (float, int), f"{cls.__name__}.{name} is a bare {hint.__name__}"
