@@ -89,6 +89,8 @@ async def test_an_unchanged_file_is_not_modified(store: Store, tmp_path: Path) -
         (b"[1, 2", "could not parse"),
         (b'{"broken": ', "could not parse"),
         (b"{}\n{not json}\n", "line 2 is not JSON"),
+        (b'{"not": "a feed"}\n', "not a feed"),
+        (b'{"title": "no link"}\n[1]\n', "not a feed"),
         (fixture_bytes("entity-bomb.xml"), "declares XML entities"),
     ],
 )

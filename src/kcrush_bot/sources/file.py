@@ -73,16 +73,19 @@ def parse_json_lines(data: bytes, ctx: ParseContext) -> Parsed:
     except UnicodeDecodeError as exc:
         raise SourceError(f"JSON Lines file is not UTF-8: {exc}") from None
     collector = PostCollector(ctx)
+    lines = posts = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        lines += 1
         try:
             item = json.loads(line)
         except ValueError as exc:
             raise SourceError(f"line {number} is not JSON: {exc}") from None
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or not (item.get("url") or item.get("link")):
             collector.skip("not a post object")
             continue
+        posts += 1
         terms = _string_list(item.get("categories"))
         cats = [ctx.cmap.slug_for(t) or t for t in terms]
         collector.add(
@@ -95,6 +98,12 @@ def parse_json_lines(data: bytes, ctx: ParseContext) -> Parsed:
             modified_at=iso_utc(item.get("modified_at")),
             image_url=safe_image_url(item.get("image_url"), None),
             guid=item.get("guid"),
+        )
+    if lines and not posts:
+        # JSON that holds no post at all is the wrong file, not a feed with odd items: say so,
+        # as the same document over HTTP would be refused.
+        raise SourceError(
+            'not a feed: JSON with no post in it (each line needs a "url" and a "title")'
         )
     return collector.result()
 
