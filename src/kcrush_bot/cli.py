@@ -526,6 +526,14 @@ async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    has_token = bool(settings.telegram.token or settings.discord.token)
+    if not has_token and not args.console and not sys.stdin.isatty():
+        # A service that lost its environment must fail loudly, not sit at a console prompt
+        # nobody can see and exit 0.
+        raise BadInput(
+            "no platform to publish to: set KCRUSH_TELEGRAM_TOKEN and/or KCRUSH_DISCORD_TOKEN "
+            "(or run `kcrush-bot console` at a terminal to try the bot without one)"
+        )
     await app.run(settings, console=args.console)
     return 0
 
