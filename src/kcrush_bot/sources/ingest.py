@@ -103,7 +103,8 @@ class SourceReport:
         if self.pages > 1:
             text += f" from {self.pages} pages"
         if self.silent and self.new:
-            text += " (archived silently)"
+            # Said in full: "archived silently" left operators wondering where the posts went.
+            text += " (first sight of this source: archived for search, not sent to chats)"
         if self.warning:
             text += f"; warning: {self.warning}"
         return text
