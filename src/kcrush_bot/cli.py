@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db", help="SQLite database (default: KCRUSH_DB, then [bot] database)")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging: -v info, -vv debug, -vvv also every HTTP request and scheduler run"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging: -v info, -vv debug, -vvv also every HTTP request and scheduler run",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

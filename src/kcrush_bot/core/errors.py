@@ -23,6 +23,10 @@ class Forbidden(KcrushError):
     """The caller may not run this command here."""
 
 
+class StoreUnavailable(KcrushError):
+    """The database cannot be opened or written; the message names its path and why."""
+
+
 class SourceError(KcrushError):
     """A source could not be fetched or parsed; nothing from that document was stored."""
 

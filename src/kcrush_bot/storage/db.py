@@ -10,6 +10,7 @@ the repositories stamp rows with, so a test's clock and the rows agree.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence, Sized
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from typing import Any, overload
 
 import aiosqlite
 
+from kcrush_bot.core.errors import StoreUnavailable
 from kcrush_bot.storage import migrate
 
 BEGIN_ATTEMPTS = 20
@@ -68,6 +70,28 @@ def marks(values: Sized) -> str:
     return ",".join("?" * len(values))
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its journal files the
+    same mode); an existing file keeps the mode its owner chose."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(20, f"Not a directory: {path.parent} is a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(21, "it is a directory")
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _why_not(path: str, exc: BaseException) -> str:
+    """One line an operator can act on, naming the path, for a database that will not open."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if isinstance(exc, sqlite3.Error) and "readonly" in reason.replace(" ", ""):
+        reason = "it is read-only, and the bot writes to it and to its folder (for its journal)"
+    elif isinstance(exc, sqlite3.DatabaseError) and "not a database" in reason:
+        reason = "the file is not a kcrush-bot database"
+    return f"cannot open the database {path}: {reason}"
+
+
 class Database:
     """The shared connection. Use ``async with Database.open(path) as db``."""
 
@@ -87,16 +111,22 @@ class Database:
         cls, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
     ) -> AsyncIterator[Database]:
         path = str(path)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
         try:
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA busy_timeout = 5000")
-            if upgrade:
-                await migrate.upgrade(connection)
+            if path != ":memory:":
+                _create_private(Path(path))
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(_why_not(path, exc)) from None
+        try:
+            try:
+                await connection.execute("PRAGMA journal_mode = WAL")
+                await connection.execute("PRAGMA foreign_keys = ON")
+                await connection.execute("PRAGMA synchronous = NORMAL")
+                await connection.execute("PRAGMA busy_timeout = 5000")
+                if upgrade:
+                    await migrate.upgrade(connection)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreUnavailable(_why_not(path, exc)) from None
             yield cls(connection, path, clock)
         finally:
             await connection.close()
