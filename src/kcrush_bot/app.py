@@ -31,6 +31,7 @@ from kcrush_bot.publisher.digests import DigestCalendar
 from kcrush_bot.publisher.doorbell import Doorbell
 from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
+from kcrush_bot.storage.posts import SAMPLE_SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ def core_config(settings: Settings) -> CoreConfig:
 async def prepare_store(store: Store, settings: Settings) -> int:
     """Make the taxonomy known and, on an empty database, load the bundled sample archive.
 
-    Returns how many sample posts were loaded. They are archived silently: never pushed.
+    Returns how many sample posts were loaded. They are archived silently: never pushed; they
+    sort after every real post and leave the archive when a real source is first read.
     """
     await store.posts.sync_categories(settings.categories)
     if not settings.bot.sample_archive or await store.posts.count():
@@ -79,7 +81,7 @@ async def prepare_store(store: Store, settings: Settings) -> int:
     # The archive lists each page newest first and has no dates: store it in reverse so the
     # newest post gets the highest id, which is how undated posts sort.
     posts = load_sample_posts()[::-1]
-    result = await store.posts.upsert(posts, source="sample", pushable=False)
+    result = await store.posts.upsert(posts, source=SAMPLE_SOURCE, pushable=False)
     log.info("loaded %d posts from the bundled sample archive", len(result.new))
     return len(result.new)
 

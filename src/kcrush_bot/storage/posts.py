@@ -9,10 +9,13 @@ of ``storage/fts.py``. A second backend implements the same public methods
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from kcrush_bot.core.models import (
     HIGHLIGHT_END,
@@ -27,6 +30,8 @@ from kcrush_bot.core.ports import UpsertResult
 from kcrush_bot.storage.db import Database, chunks, from_db_time, marks, to_db_time
 from kcrush_bot.storage.fts import fts_match, fts_terms
 
+log = logging.getLogger(__name__)
+
 # The title counts ten times the teaser in ranking: a word in the title is what a fan means.
 TITLE_WEIGHT = 10.0
 TEASER_WEIGHT = 1.0
@@ -37,7 +42,13 @@ _POST_COLUMNS = (
     "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
     "(SELECT group_concat(slug, ' ') FROM post_categories pc WHERE pc.post_id = p.id) AS cats"
 )
-_NEWEST_FIRST = "coalesce(p.published_at, p.first_seen_at) DESC, p.id DESC"
+# The bundled sample archive's posts carry this source; they exist only so that a fresh install
+# can answer, so every real post outranks them, and a real source's first posts replace them.
+SAMPLE_SOURCE = "sample"
+_NEWEST_FIRST = (
+    f"(p.source IS '{SAMPLE_SOURCE}') ASC, coalesce(p.published_at, p.first_seen_at) DESC, "
+    "p.id DESC"
+)
 _CATEGORY_TREE = (
     "WITH RECURSIVE tree(slug) AS ("
     " SELECT ? UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug)"
@@ -68,6 +79,7 @@ class PostRepository:
     """Posts, categories and search over the shared database."""
 
     def __init__(self, db: Database) -> None:
+        self._sample_gone = False
         self._db = db
 
     # -- categories --------------------------------------------------------------------------
@@ -263,7 +275,31 @@ class PostRepository:
                 await conn.executemany(
                     "INSERT OR IGNORE INTO post_tags (post_id, tag) VALUES (?, ?)", tags
                 )
+            if source != SAMPLE_SOURCE:
+                await self._replace_sample(
+                    conn, source, [i for i in known.values() if i is not None]
+                )
         return result
+
+    async def _replace_sample(
+        self, conn: aiosqlite.Connection, source: str | None, seen: list[int]
+    ) -> None:
+        """A real source has been read: the sample leaves the archive.
+
+        Sample posts the real source also delivered are its posts now and stay; the rest go
+        (their categories, tags and search rows with them).
+        """
+        if self._sample_gone:
+            return
+        for chunk in chunks(seen):
+            await conn.execute(
+                f"UPDATE posts SET source = ? WHERE source = ? AND id IN ({marks(chunk)})",
+                [source, SAMPLE_SOURCE, *chunk],
+            )
+        cursor = await conn.execute("DELETE FROM posts WHERE source = ?", (SAMPLE_SOURCE,))
+        if cursor.rowcount:
+            log.info("a real source was read: %d sample posts left the archive", cursor.rowcount)
+        self._sample_gone = True
 
     async def by_url(self, url: str) -> Post | None:
         row = await self._db.one(f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.url = ?", (url,))
