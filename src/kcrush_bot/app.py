@@ -64,6 +64,7 @@ def core_config(settings: Settings) -> CoreConfig:
             discord_users=frozenset(settings.discord.moderators),
             discord_roles=frozenset(settings.discord.moderator_roles),
         ),
+        sources=frozenset(source.name for source in settings.sources),
     )
 
 

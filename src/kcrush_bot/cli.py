@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply pending migrations")
     cli_ops.add_db_backup(db_sub)
     cli_ops.add_deliveries(sub)
+    cli_ops.add_sources(sub)
 
     p = sub.add_parser("stats", help="archive, sources, subscriptions and outbox figures")
     p.add_argument("--json", action="store_true")
@@ -449,7 +450,8 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings, platforms={}) as built:
         stats = await built.store.stats()
-        health = await built.store.sources.health()
+        configured = {source.name for source in settings.sources}
+        health = [h for h in await built.store.sources.health() if h.name in configured]
         inactive = await built.store.chats.inactive()
         digests = await built.store.chats.digests()
         next_digest = next_digest_times(digests, built.service.clock())

@@ -1,4 +1,5 @@
-"""The operator's verbs of the command line: ``deliveries`` and ``db backup`` (DESIGN.md §2).
+"""The operator's verbs of the command line: ``deliveries``, ``db backup`` and ``sources``
+(DESIGN.md §2).
 
 They parse and print; the work lives in the storage layer (``Outbox.history``,
 ``storage.backup``). ``cli.build_parser`` adds their parsers, each with its handler as the
@@ -12,7 +13,7 @@ import asyncio
 import json
 from typing import Any
 
-from kcrush_bot.core.errors import NotFound
+from kcrush_bot.core.errors import BadInput, NotFound
 from kcrush_bot.core.models import ChatRef
 from kcrush_bot.settings import Settings
 
@@ -37,6 +38,79 @@ def add_deliveries(sub: Any) -> None:
     p.add_argument("-n", type=_count, default=20, help="how many, newest first (default 20)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(verb=cmd_deliveries)
+
+
+def add_sources(sub: Any) -> None:
+    p = sub.add_parser(
+        "sources", help="every source (configured or one-off) with its health; remove NAME"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(verb=cmd_sources)
+    actions = p.add_subparsers(dest="sources_command", metavar="ACTION")
+    remove = actions.add_parser("remove", help="forget a one-off source (its posts stay)")
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(verb=cmd_sources_remove)
+
+
+async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.storage import Store
+
+    configured = {source.name: source for source in settings.sources}
+    async with Store.open(settings.database_path) as store:
+        health = {h.name: h for h in await store.sources.health()}
+    rows = []
+    # Configured sources first, in the file's order, also those never polled yet.
+    for name in [*configured, *sorted(set(health) - set(configured))]:
+        h = health.get(name)
+        rows.append(
+            {
+                "name": name,
+                "configured": name in configured,
+                "kind": configured[name].kind if name in configured else (h.kind if h else "?"),
+                "url": configured[name].url if name in configured else (h.url if h else ""),
+                "state": h.state if h else "new",
+                "failures": h.failures if h else 0,
+                "last_error": h.last_error if h else None,
+                "last_polled_at": _iso(h.last_polled_at) if h else None,
+                "next_poll_at": _iso(h.next_poll_at) if h and name in configured else None,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("No sources: add [[sources]] to the configuration, or `kcrush-bot ingest URL`.")
+        return 0
+    for row in rows:
+        origin = "configured" if row["configured"] else "one-off"
+        state = row["state"]
+        if row["failures"]:
+            state += f" ({row['failures']}×: {row['last_error']})"
+        print(f"{row['name']}  [{origin}, {row['kind']}]  {state}")
+    if any(not row["configured"] for row in rows):
+        print("One-off sources are not polled; `kcrush-bot sources remove NAME` forgets one.")
+    return 0
+
+
+async def cmd_sources_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.storage import Store
+
+    if any(source.name == args.name for source in settings.sources):
+        raise BadInput(
+            f"{args.name!r} is a configured source: remove its [[sources]] entry from the "
+            "configuration file instead"
+        )
+    async with Store.open(settings.database_path) as store:
+        if not await store.sources.remove(args.name):
+            raise NotFound(
+                f"there is no source named {args.name!r}: `kcrush-bot sources` lists them"
+            )
+    print(f"Forgot the one-off source {args.name!r}; its posts stay in the archive.")
+    return 0
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def add_db_backup(db_sub: Any) -> None:

@@ -98,6 +98,12 @@ class SourceRepository:
             for r in rows
         ]
 
+    async def remove(self, name: str) -> bool:
+        """Forget a source's poll state (its posts stay in the archive). False if unknown."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM sources WHERE name = ?", (name,))
+            return cursor.rowcount > 0
+
     async def last_poll_at(self) -> datetime | None:
         """When any source was last polled."""
         row = await self._db.one("SELECT max(last_polled_at) AS last FROM sources")

@@ -75,6 +75,8 @@ async def status(call: Invocation) -> list[Reply]:
         if upcoming is not None:
             lines.append(f"Next digest here: {upcoming:%Y-%m-%d %H:%M %Z}")
     for source in await service.store.sources.health():
+        if source.name not in service.config.sources:
+            continue
         state = source.state
         if source.state == "failing":
             state = f"failing ({source.failures}×): {(source.last_error or '')[:80]}"

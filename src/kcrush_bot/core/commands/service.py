@@ -45,6 +45,9 @@ class CoreConfig:
     digest_time: str = "09:00"
     digest_max_items: int = 50  # a preview lists what the digest would: no more
     moderators: Moderators = field(default_factory=Moderators)
+    # The configured sources' names: chats see these and nothing else (a one-off ingest of a
+    # local path or a URL is the operator's business, not a chat's).
+    sources: frozenset[str] = frozenset()
 
 
 class CommandService:
