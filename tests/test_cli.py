@@ -209,7 +209,7 @@ def test_announce_needs_yes_without_a_terminal(tmp_path: Path) -> None:
 def test_announce_can_be_scheduled_for_later(tmp_path: Path) -> None:
     ok(run(tmp_path, "subscribe", "telegram:-1"))
     sent = ok(run(tmp_path, "announce", "Live at nine", "--at", "2999-01-01T09:00", "--yes"))
-    assert "at 2999-01-01 09:00" in sent and "confirmed" in sent
+    assert "at 2999-01-01 09:00" in sent and "is scheduled for 2999-01-01 09:00 KST" in sent
     with sqlite3.connect(tmp_path / "bot.db") as db:
         [(status, when)] = db.execute("SELECT status, scheduled_for FROM announcements").fetchall()
     assert status == "confirmed" and when == "2999-01-01T00:00:00.000000+00:00"  # 09:00 in Seoul

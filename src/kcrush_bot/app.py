@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 # The platforms ``build`` is given: ready adapters, or a function making them for the service.
 Platforms = Mapping[str, Platform] | Callable[[CommandService], Mapping[str, Platform]]
 
+    @property
+    def listening(self) -> bool:
+        return self.target is not None and self.target.listening
+
 
 @dataclass(frozen=True, slots=True)
 class App:

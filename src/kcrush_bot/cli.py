@@ -133,9 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("chat")
     p.add_argument("categories", nargs="*", metavar="CATEGORY")
 
-    p = sub.add_parser("announce", help="send an announcement to every subscribed chat")
-    p.add_argument("text")
+    p = sub.add_parser(
+        "announce",
+        help="send an announcement to every subscribed chat; --list / --cancel ID the waiting ones",
+    )
+    p.add_argument("text", nargs="?")
     p.add_argument("--category", metavar="SLUG")
+    p.add_argument("--list", action="store_true", help="announcements confirmed but not yet sent")
+    p.add_argument("--cancel", metavar="ID", type=int, help="cancel one that has not gone out")
+    p.add_argument("--json", action="store_true", help="with --list: as JSON")
     p.add_argument(
         "--at",
         metavar="WHEN",
@@ -376,7 +382,9 @@ async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.core.commands.announce import decide
     from kcrush_bot.platforms.console import console_caller
 
-    if not args.text.strip():
+    if args.list or args.cancel is not None:
+        return await _announce_list_or_cancel(settings, args)
+    if not (args.text or "").strip():
         raise BadInput("The announcement is empty: kcrush-bot announce TEXT [--category SLUG].")
     async with app.build(settings, platforms={}) as built:
         slug = await _category(built, args.category)
@@ -402,6 +410,43 @@ async def cmd_announce(settings: Settings, args: argparse.Namespace) -> int:
         _print_replies(
             await decide(built.service, console_caller(), _action_id(confirm), confirm=True)
         )
+    return 0
+
+
+async def _announce_list_or_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    from kcrush_bot.core.commands import announce
+
+    if args.text:
+        raise BadInput("--list and --cancel take no announcement text")
+    async with app.build(settings) as built:
+        if args.cancel is not None:
+            print(await announce.cancel(built.service, args.cancel, actor=OPERATOR))
+            return 0
+        found = await announce.waiting(built.service)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": a.id,
+                    "text": a.text,
+                    "category": a.category,
+                    "author": a.author,
+                    "scheduled_for": a.scheduled_for.isoformat() if a.scheduled_for else None,
+                }
+                for a in found
+            ]
+        )
+    elif not found:
+        print("No announcement is waiting to be sent.")
+    zone = ZoneInfo(settings.bot.timezone)
+    for a in [] if args.json else found:
+        when = (
+            f"{a.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+            if a.scheduled_for
+            else "as soon as a bot runs"
+        )
+        text = a.text if len(a.text) <= 60 else a.text[:59] + "…"
+        print(f"#{a.id}  {when}  {a.category or 'every chat'}  {text}")
     return 0
 
 

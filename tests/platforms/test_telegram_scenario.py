@@ -82,7 +82,7 @@ async def test_private_chat_group_and_channel_end_to_end(service, filled_store, 
             send = next(b["callback_data"] for b in iter_buttons(prompt) if b["text"] == "Send")
             update = fake.callback_update(prompt, send, user=moderator)
             await processed(fake, update, bot.application)
-            assert prompt["text"].startswith("Announcement #1 confirmed: on its way to 3 chats")
+            assert prompt["text"].startswith("Announcement #1 confirmed")
             assert "reply_markup" not in prompt
     finally:
         await fake.close()

@@ -118,6 +118,10 @@ class AnnouncementBook(Protocol):
         self, announcement_id: int, status: str, *, expect: str = "draft"
     ) -> bool: ...
 
+    async def waiting(self) -> list[Announcement]: ...
+
+    async def cancel(self, announcement_id: int) -> bool: ...
+
     async def audit(
         self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
     ) -> None: ...
@@ -228,6 +232,11 @@ class Notifier(Protocol):
     """Something to wake when work was enqueued (the delivery worker); optional."""
 
     def wake(self) -> None: ...
+
+    @property
+    def listening(self) -> bool:
+        """Whether a delivery worker in this process hears the wake-up (``run``)."""
+        ...
 
 
 class Platform(Protocol):

@@ -261,6 +261,11 @@ class Publisher:
 
     # -- the Notifier port ---------------------------------------------------------------------
 
+    @property
+    def listening(self) -> bool:
+        """True while the publisher runs (entered), so commands can say "on its way"."""
+        return self._worker_task is not None and not self._worker_task.done()
+
     def wake(self) -> None:
         """Something was enqueued or an announcement confirmed: the worker looks now, and
         confirmed announcements and changed schedules are picked up."""

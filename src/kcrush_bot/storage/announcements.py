@@ -7,6 +7,7 @@ confirmed announcement is the outbox's business (``storage/outbox.py``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from kcrush_bot.core.models import Announcement, ChatRef
 from kcrush_bot.storage.db import Database, from_db_time, to_db_time
 
 AUDIT_DETAIL_CHARS = 2000
+_COLUMNS = "id, text, category, author, status, created_at, confirmed_at, scheduled_for"
 
 
 class AnnouncementRepository:
@@ -40,12 +42,30 @@ class AnnouncementRepository:
 
     async def get(self, announcement_id: int) -> Announcement | None:
         row = await self._db.one(
-            "SELECT id, text, category, author, status, created_at, confirmed_at, scheduled_for "
-            "FROM announcements WHERE id = ?",
-            (announcement_id,),
+            f"SELECT {_COLUMNS} FROM announcements WHERE id = ?", (announcement_id,)
         )
-        if row is None:
-            return None
+        return None if row is None else self._announcement(row)
+
+    async def waiting(self) -> list[Announcement]:
+        """Confirmed announcements not yet handed to the outbox: scheduled ones, and any a bot
+        has not picked up yet (none is running, or it has not looked since), by id."""
+        rows = await self._db.all(
+            f"SELECT {_COLUMNS} FROM announcements "
+            "WHERE status = 'confirmed' AND enqueued_at IS NULL ORDER BY id"
+        )
+        return [self._announcement(row) for row in rows]
+
+    async def cancel(self, announcement_id: int) -> bool:
+        """Cancel a draft or a confirmed announcement that has not gone out; False otherwise."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE announcements SET status = 'cancelled' WHERE id = ? "
+                "AND status IN ('draft', 'confirmed') AND enqueued_at IS NULL",
+                (announcement_id,),
+            )
+            return bool(cursor.rowcount)
+
+    def _announcement(self, row: sqlite3.Row) -> Announcement:
         return Announcement(
             id=row["id"],
             text=row["text"],

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from kcrush_bot.core.categories import CategoryIndex, ancestors
 from kcrush_bot.core.commands.registry import Arg, ArgKind, Command, Invocation
 from kcrush_bot.core.commands.service import CommandService
 from kcrush_bot.core.errors import BadInput, NotFound
-from kcrush_bot.core.models import ChatRef, Subscription
+from kcrush_bot.core.models import Announcement, ChatRef, Subscription
 from kcrush_bot.core.permissions import Access, Caller
 from kcrush_bot.core.replies import Button, Confirm, Reply, Text
 
@@ -106,12 +107,46 @@ async def decide(
         await service.store.chats.subscriptions(), found.category, await service.categories()
     )
     return [
-        Text(
-            f"Announcement #{announcement_id} confirmed: on its way to {len(chats)} "
-            f"chat{'s' if len(chats) != 1 else ''}.",
-            ephemeral=True,
-        )
+        Text(f"Announcement #{announcement_id} {fate(service, found, len(chats))}", ephemeral=True)
     ]
+
+
+def fate(service: CommandService, found: Announcement, chats: int) -> str:
+    """What will really happen to a confirmed announcement, said exactly."""
+    audience_now = f"{chats} chat{'s' if chats != 1 else ''}"
+    if found.scheduled_for is not None and found.scheduled_for > service.clock():
+        when = found.scheduled_for.astimezone(ZoneInfo(service.config.timezone))
+        return (
+            f"is scheduled for {when:%Y-%m-%d %H:%M %Z}: it will go to the chats "
+            f"subscribed then ({audience_now} today)."
+        )
+    if service.delivers:
+        return f"confirmed: on its way to {audience_now}."
+    return (
+        f"confirmed and queued for {audience_now}: this process delivers nothing, so it goes "
+        "out when `kcrush-bot run` is running (within a minute if one is)."
+    )
+
+
+async def waiting(service: CommandService) -> list[Announcement]:
+    """Confirmed announcements that have not gone out yet (scheduled, or no bot running)."""
+    return await service.store.announcements.waiting()
+
+
+async def cancel(service: CommandService, announcement_id: int, *, actor: str) -> str:
+    """Cancel an announcement that has not gone out; says what happened."""
+    found = await service.store.announcements.get(announcement_id)
+    if found is None:
+        raise NotFound(f"There is no announcement #{announcement_id}.")
+    if not await service.store.announcements.cancel(announcement_id):
+        raise BadInput(
+            f"Announcement #{announcement_id} can no longer be cancelled: it is {found.status}"
+            + (" and has gone out." if found.status == "confirmed" else ".")
+        )
+    await service.store.announcements.audit(
+        actor, "announce cancelled", detail={"id": announcement_id}
+    )
+    return f"Announcement #{announcement_id} cancelled; nothing was sent."
 
 
 COMMANDS = (

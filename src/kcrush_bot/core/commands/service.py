@@ -173,3 +173,9 @@ class CommandService:
     def wake_delivery(self) -> None:
         if self.notifier is not None:
             self.notifier.wake()
+
+    @property
+    def delivers(self) -> bool:
+        """Whether this process sends what is queued (``run``), or only queues it for a bot
+        running elsewhere (``console``, the operator's shell)."""
+        return self.notifier is not None and self.notifier.listening
