@@ -24,6 +24,7 @@ from typing import Any
 from kcrush_bot import __version__
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
 from kcrush_bot.core.metrics import NO_METRICS
+from kcrush_bot.core.models import SAMPLE_SOURCE
 from kcrush_bot.core.permissions import Moderators
 from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.publisher import Publisher
@@ -31,16 +32,11 @@ from kcrush_bot.publisher.digests import DigestCalendar
 from kcrush_bot.publisher.doorbell import Doorbell
 from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
-from kcrush_bot.storage.posts import SAMPLE_SOURCE
 
 log = logging.getLogger(__name__)
 
 # The platforms ``build`` is given: ready adapters, or a function making them for the service.
 Platforms = Mapping[str, Platform] | Callable[[CommandService], Mapping[str, Platform]]
-
-    @property
-    def listening(self) -> bool:
-        return self.target is not None and self.target.listening
 
 
 @dataclass(frozen=True, slots=True)

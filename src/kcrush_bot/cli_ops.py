@@ -83,7 +83,7 @@ async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         origin = "configured" if row["configured"] else "one-off"
-        state = row["state"]
+        state = str(row["state"])
         if row["failures"]:
             state += f" ({row['failures']}×: {row['last_error']})"
         print(f"{row['name']}  [{origin}, {row['kind']}]  {state}")

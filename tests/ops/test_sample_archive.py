@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from opskit import kcrush
 
-from kcrush_bot.core.models import Post
+from kcrush_bot.core.models import SAMPLE_SOURCE, Post
 from kcrush_bot.storage import Store
-from kcrush_bot.storage.posts import SAMPLE_SOURCE
 
 
 def real_feed(tmp_path: Path, *titles: str) -> Path:

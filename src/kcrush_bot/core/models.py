@@ -72,6 +72,10 @@ class SearchHit:
 
 # Snippet highlight markers: control characters that cleaning removes from stored text, so
 # they can only come from the search engine. Renderers turn them into bold.
+# The source name the bundled sample archive's posts are stored under. They exist only so a
+# fresh install can answer: every real post outranks them, and the first real read replaces them.
+SAMPLE_SOURCE = "sample"
+
 HIGHLIGHT_START = "\x02"
 HIGHLIGHT_END = "\x03"
 

@@ -16,6 +16,9 @@ class Doorbell:
 
     def __init__(self) -> None:
         self._rung = asyncio.Event()
+        # True while a running publisher answers: commands then say "on its way" rather than
+        # "queued until the bot runs".
+        self.listening = False
 
     def wake(self) -> None:
         self._rung.set()

@@ -261,11 +261,6 @@ class Publisher:
 
     # -- the Notifier port ---------------------------------------------------------------------
 
-    @property
-    def listening(self) -> bool:
-        """True while the publisher runs (entered), so commands can say "on its way"."""
-        return self._worker_task is not None and not self._worker_task.done()
-
     def wake(self) -> None:
         """Something was enqueued or an announcement confirmed: the worker looks now, and
         confirmed announcements and changed schedules are picked up."""
@@ -277,9 +272,13 @@ class Publisher:
 
     async def _answer_doorbell(self, doorbell: Doorbell) -> None:
         """The command service rang (an announcement was confirmed): wake up as if called."""
-        while True:
-            await doorbell.rung()
-            self.wake()
+        doorbell.listening = True
+        try:
+            while True:
+                await doorbell.rung()
+                self.wake()
+        finally:
+            doorbell.listening = False
 
     # -- polling -------------------------------------------------------------------------------
 

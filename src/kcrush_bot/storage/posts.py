@@ -20,6 +20,7 @@ import aiosqlite
 from kcrush_bot.core.models import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
+    SAMPLE_SOURCE,
     Category,
     CategoryCount,
     ChatRef,
@@ -42,9 +43,6 @@ _POST_COLUMNS = (
     "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
     "(SELECT group_concat(slug, ' ') FROM post_categories pc WHERE pc.post_id = p.id) AS cats"
 )
-# The bundled sample archive's posts carry this source; they exist only so that a fresh install
-# can answer, so every real post outranks them, and a real source's first posts replace them.
-SAMPLE_SOURCE = "sample"
 _NEWEST_FIRST = (
     f"(p.source IS '{SAMPLE_SOURCE}') ASC, coalesce(p.published_at, p.first_seen_at) DESC, "
     "p.id DESC"

@@ -61,6 +61,24 @@ class PgAnnouncementRepository:
             scheduled_for=row["scheduled_for"],
         )
 
+    async def waiting(self) -> list[Announcement]:
+        """Confirmed announcements not yet handed to the outbox, by id."""
+        rows = await self._db.all(
+            "SELECT id FROM announcements WHERE status = 'confirmed' AND enqueued_at IS NULL "
+            "ORDER BY id"
+        )
+        found = [await self.get(row["id"]) for row in rows]
+        return [a for a in found if a is not None]
+
+    async def cancel(self, announcement_id: int) -> bool:
+        """Cancel a draft or a confirmed announcement that has not gone out; False otherwise."""
+        result = await self._db.execute(
+            "UPDATE announcements SET status = 'cancelled' WHERE id = $1 "
+            "AND status IN ('draft', 'confirmed') AND enqueued_at IS NULL",
+            announcement_id,
+        )
+        return not result.endswith(" 0")
+
     async def set_status(self, announcement_id: int, status: str, *, expect: str = "draft") -> bool:
         """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
         press of the confirm button does nothing the second time)."""

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from kcrush_bot.core.models import Category, CategoryCount, ChatRef, Post, SearchHit
+from kcrush_bot.core.models import (
+    SAMPLE_SOURCE,
+    Category,
+    CategoryCount,
+    ChatRef,
+    Post,
+    SearchHit,
+)
 from kcrush_bot.storage import UpsertResult
 from kcrush_bot.storage.postgres import search as pg_search
 from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none, maybe_utc
@@ -50,6 +57,7 @@ class PgPostRepository:
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
+        self._sample_gone = False
 
     # -- categories --------------------------------------------------------------------------
 
@@ -252,6 +260,18 @@ class PgPostRepository:
                     "INSERT INTO post_tags (post_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     tags,
                 )
+            if source != SAMPLE_SOURCE and not self._sample_gone:
+                # A real source has been read: the sample leaves the archive, except the posts
+                # this source also delivered, which are its posts now.
+                seen = [i for i in known.values() if i is not None]
+                await conn.execute(
+                    "UPDATE posts SET source = $1 WHERE source = $2 AND id = ANY($3::bigint[])",
+                    source,
+                    SAMPLE_SOURCE,
+                    seen,
+                )
+                await conn.execute("DELETE FROM posts WHERE source = $1", SAMPLE_SOURCE)
+                self._sample_gone = True
         return result
 
     async def by_url(self, url: str) -> Post | None:

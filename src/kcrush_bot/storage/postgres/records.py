@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from kcrush_bot.core.models import Category, Post
+from kcrush_bot.core.models import SAMPLE_SOURCE, Category, Post
 
 # A post and its category slugs (sorted, as the model keeps them), in one row.
 POST_COLUMNS = (
@@ -13,7 +13,11 @@ POST_COLUMNS = (
     "array(SELECT pc.slug FROM post_categories pc WHERE pc.post_id = p.id ORDER BY pc.slug) "
     "AS cats"
 )
-NEWEST_FIRST = "coalesce(p.published_at, p.first_seen_at) DESC, p.id DESC"
+# Real posts before the bundled sample's (see ``SAMPLE_SOURCE``), then newest first.
+NEWEST_FIRST = (
+    f"(p.source IS NOT DISTINCT FROM '{SAMPLE_SOURCE}') ASC, "
+    "coalesce(p.published_at, p.first_seen_at) DESC, p.id DESC"
+)
 
 
 class Queries(Protocol):

@@ -92,6 +92,11 @@ class PgSourceRepository:
                     name,
                 )
 
+    async def remove(self, name: str) -> bool:
+        """Forget a source's poll state (its posts stay in the archive). False if unknown."""
+        result = await self._db.execute("DELETE FROM sources WHERE name = $1", name)
+        return not result.endswith(" 0")
+
     async def health(self) -> list[SourceHealth]:
         rows = await self._db.all(
             "SELECT name, kind, url, last_polled_at, last_ok_at, last_error, failures, "
