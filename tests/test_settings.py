@@ -183,9 +183,12 @@ def test_database_from_env_and_intervals_as_durations(tmp_path: Path) -> None:
             "sources[0].interval",
         ),
         ("[[sources]]\nkind = 'feed'\nurl = 'https://www.kcrush.com/feed/'\n", "sources[0].name"),
+        # A local path is read by kind = "file" only: a feed source would fail every poll.
+        ("[[sources]]\nname = 'a'\nkind = 'feed'\nurl = '/tmp/korean.xml'\n", "sources[0].url"),
+        ("[[sources]]\nname = 'a'\nkind = 'listing'\nurl = 'page.html'\n", "sources[0].url"),
         (
-            "[[sources]]\nname = 'a'\nkind = 'feed'\nurl = 'x'\n[[sources]]\nname = 'a'\n"
-            "kind = 'feed'\nurl = 'y'\n",
+            "[[sources]]\nname = 'a'\nkind = 'file'\nurl = 'x'\n[[sources]]\nname = 'a'\n"
+            "kind = 'file'\nurl = 'y'\n",
             "sources[1].name",
         ),
     ],

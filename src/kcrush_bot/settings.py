@@ -320,6 +320,13 @@ def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[Sou
         if src.name in seen:
             raise ConfigError(f"{key}.name: {src.name!r} is used twice")
         seen.add(src.name)
+        if src.is_local and src.kind != "file":
+            # Refused here rather than failing every poll with an HTTP client's complaint.
+            raise ConfigError(
+                f"{key}.url: {src.url!r} is not an http/https URL; a {src.kind} source is read "
+                'over HTTP, and a local file is read by kind = "file" (a feed, WordPress JSON, '
+                "a listing page or JSON Lines)"
+            )
         if src.is_local:
             path = Path(os.path.expanduser(src.url))
             src = dataclasses.replace(src, url=str(path if path.is_absolute() else base_dir / path))
