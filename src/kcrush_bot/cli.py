@@ -459,7 +459,8 @@ async def cmd_digest_preview(settings: Settings, args: argparse.Namespace) -> in
 
     chat = ChatRef.parse(args.chat)
     async with app.build(settings, platforms={}) as built:
-        _print_replies(await preview(built.service, chat))
+        how = f"kcrush-bot subscribe {chat.key} --digest daily sets one"
+        _print_replies(await preview(built.service, chat, how_to_set=how))
     return 0
 
 

@@ -200,7 +200,7 @@ async def test_subscriptions_lists_for_anyone(service: CommandService) -> None:
     await service.dispatch(GROUP_ADMIN, "digest", "weekly fri 18:30 Europe/Paris")
     reply = only(await service.dispatch(GROUP_MEMBER, "subscriptions"))
     assert isinstance(reply, Text)
-    assert "K-Pop: each new post" in reply.text
+    assert "K-Pop: in a weekly digest" in reply.text  # a digest replaces instant posts
     assert "weekly, Fri 18:30 Europe/Paris" in reply.text
 
 

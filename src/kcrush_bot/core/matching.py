@@ -12,8 +12,8 @@ from collections.abc import Collection, Iterable, Sequence
 from kcrush_bot.core.categories import CategoryIndex, ancestors
 from kcrush_bot.core.models import Mode, Post, Subscription
 
-INSTANT = frozenset({Mode.INSTANT})
-DIGEST_MODES = frozenset({Mode.DAILY, Mode.WEEKLY})
+INSTANT = frozenset({Mode.INSTANT, Mode.BOTH})
+DIGEST_MODES = frozenset({Mode.DAILY, Mode.WEEKLY, Mode.BOTH})
 
 
 class SubscriptionIndex:

@@ -132,11 +132,15 @@ class ChatRef:
 
 
 class Mode(Enum):
-    """How a subscription delivers: each post as it comes, or in the chat's digest."""
+    """How a subscription delivers: each post as it comes, in the chat's digest, or both.
+
+    A digest's own frequency is DAILY or WEEKLY; BOTH is only ever a subscription's mode.
+    """
 
     INSTANT = "instant"
     DAILY = "daily"
     WEEKLY = "weekly"
+    BOTH = "both"
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,19 @@ class ChatRepository:
                     (chat.key, slug, mode.value, " ".join(keywords), stamp, stamp),
                 )
 
+    async def set_delivery(self, chat: ChatRef, mode: Mode) -> list[str]:
+        """Give every subscription of ``chat`` the mode ``mode``; returns their categories."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET mode = ?, updated_at = ? WHERE chat_key = ?",
+                (mode.value, self._db.now_db(), chat.key),
+            )
+        rows = await self._db.all(
+            "SELECT category FROM subscriptions WHERE chat_key = ? ORDER BY category",
+            (chat.key,),
+        )
+        return [row["category"] for row in rows]
+
     async def unsubscribe(self, chat: ChatRef, categories: Sequence[str] | None) -> int:
         """Remove the chat's subscriptions to ``categories`` (all when None); returns how many."""
         async with self._db.transaction() as conn:

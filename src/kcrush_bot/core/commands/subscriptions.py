@@ -30,11 +30,12 @@ def split_keywords(words: list[str]) -> tuple[list[str], list[str]]:
     return list(words), []
 
 
-def _describe_mode(mode: Mode) -> str:
+def describe_mode(mode: Mode) -> str:
     return {
         Mode.INSTANT: "each new post as it is published",
         Mode.DAILY: "in a daily digest",
         Mode.WEEKLY: "in a weekly digest",
+        Mode.BOTH: "each new post as it is published, and in the digest",
     }[mode]
 
 
@@ -93,7 +94,7 @@ async def subscribe_chat(
         digest = (await service.store.chats.digests(chat))[0]
         extra = f" The digest goes out at {digest.time} {digest.timezone}; /digest changes that."
     only = f" (only posts mentioning {' '.join(keywords)})" if keywords else ""
-    return [Text(f"Subscribed to {names}{only}: {_describe_mode(mode)}.{extra}", ephemeral=True)]
+    return [Text(f"Subscribed to {names}{only}: {describe_mode(mode)}.{extra}", ephemeral=True)]
 
 
 async def subscribe(call: Invocation) -> list[Reply]:
@@ -141,7 +142,7 @@ async def describe_subscriptions(service: CommandService, chat: ChatRef) -> str:
     index = await service.categories()
     lines = ["This chat gets:"]
     for sub in subs:
-        line = f"• {index.name_of(sub.category)}: {_describe_mode(sub.mode)}"
+        line = f"• {index.name_of(sub.category)}: {describe_mode(sub.mode)}"
         if sub.keywords:
             line += f" (only posts mentioning {' '.join(sub.keywords)})"
         if not sub.active:

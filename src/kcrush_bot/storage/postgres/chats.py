@@ -134,6 +134,17 @@ class PgChatRepository:
                 ],
             )
 
+    async def set_delivery(self, chat: ChatRef, mode: Mode) -> list[str]:
+        """Give every subscription of ``chat`` the mode ``mode``; returns their categories."""
+        rows = await self._db.all(
+            "UPDATE subscriptions SET mode = $1, updated_at = $2 WHERE chat_key = $3 "
+            "RETURNING category",
+            mode.value,
+            self._db.now_utc(),
+            chat.key,
+        )
+        return sorted(row["category"] for row in rows)
+
     async def unsubscribe(self, chat: ChatRef, categories: Sequence[str] | None) -> int:
         """Remove the chat's subscriptions to ``categories`` (all when None); returns how many."""
         if categories is None:
