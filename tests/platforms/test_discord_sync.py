@@ -60,7 +60,7 @@ async def test_registered_options_carry_types_ranges_choices_and_autocomplete(
     assert search["query"]["required"] and search["query"]["description"]
 
     mode = options(commands["subscribe"])["mode"]
-    assert {c["value"] for c in mode["choices"]} == {"instant", "daily", "weekly"}
+    assert {c["value"] for c in mode["choices"]} == {"instant", "daily", "weekly", "both"}
 
     for command in commands.values():
         assert 0 < len(command["description"]) <= 100

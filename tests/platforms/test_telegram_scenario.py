@@ -95,7 +95,7 @@ async def test_private_chat_group_and_channel_end_to_end(service, filled_store, 
         chat = ChatRef("telegram", str(chat_id))
         subs = await filled_store.chats.subscriptions(chat)
         assert [(s.category, s.mode, s.active) for s in subs] == [
-            ("interviews", Mode.INSTANT, True)
+            ("interviews", Mode.DAILY, True)  # the digest replaced instant posts
         ]
         (digest,) = await filled_store.chats.digests(chat)
         assert (digest.frequency, digest.time, digest.timezone) == (

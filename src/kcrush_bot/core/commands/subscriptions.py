@@ -162,7 +162,7 @@ COMMANDS = (
     Command(
         name="subscribe",
         summary="Get new posts in this chat (interviews unless you name categories)",
-        usage="/subscribe [category…] [instant|daily|weekly] [+keyword…]",
+        usage="/subscribe [category…] [instant|daily|weekly|both] [+keyword…]",
         help="Subscribes this chat to new posts of the categories you name (interviews when you "
         "name none), each as it is published, or collected in a daily or weekly digest. "
         "Words after a + narrow it to posts that mention all of them "
