@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,12 @@ class RecordingPlatform:
 
     async def send(self, chat: ChatRef, reply: Reply) -> list[str]:
         return ["1"]
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        return None
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        return None
 
     async def stop_receiving(self) -> None:
         self.events.append(f"{self.name} stopped taking commands")

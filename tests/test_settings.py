@@ -25,7 +25,9 @@ def load_text(tmp_path: Path, text: str, **env: str) -> settings_mod.Settings:
 def test_shipped_config_loads_with_every_section(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KCRUSH_DB", raising=False)
     loaded = settings_mod.load(str(REPO / "config" / "kcrush-bot.toml"))
-    assert {s.name for s in loaded.sources} == {"kcrush-interviews", "kcrush-all"}
+    assert {s.name for s in loaded.sources} == {"kcrush", "kcrush-interviews", "kcrush-all"}
+    # The REST API is read; the feeds are the documented fallback, off.
+    assert [(s.name, s.kind) for s in loaded.sources if s.enabled] == [("kcrush", "wordpress")]
     assert loaded.telegram.base_url == "https://api.telegram.org/bot"
     assert loaded.discord.gateway_url.startswith("wss://")
     slugs = {c.slug for c in loaded.categories}

@@ -512,6 +512,9 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         "newest_post_at": stats.newest_post_at.isoformat() if stats.newest_post_at else None,
         "last_poll_at": stats.last_poll_at.isoformat() if stats.last_poll_at else None,
         "outbox": stats.outbox,
+        "withdrawn_posts": stats.withdrawn_posts,
+        "edits": stats.edits,
+        "withdrawals": stats.withdrawals,
         "deactivated_chats": [{"chat": c.key, "reason": r} for c, r in inactive],
         "digests": [
             {
@@ -553,6 +556,10 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         f"newest post {data['newest_post_at'] or '-'} · last poll {data['last_poll_at'] or 'never'}"
     )
     print("outbox " + (", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())) or "empty"))
+    print(
+        f"messages edited {stats.edits} · withdrawn {stats.withdrawals} · "
+        f"posts withdrawn {stats.withdrawn_posts}"
+    )
     for item in data["deactivated_chats"]:
         print(f"deactivated {item['chat']}: {item['reason']}")
     for d in data["digests"]:

@@ -59,6 +59,9 @@ def _amount(value: Any) -> float | None:
     return None
 
 
+ON_UNPUBLISH = ("delete", "tombstone", "keep")
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from a number or a string like "90", "10m", "1.5h"."""
     return Duration.parse(value)
@@ -160,6 +163,10 @@ class IngestSettings:
     max_backoff: Duration = Duration(6 * 3600)
     teaser_chars: Count = Count(300)
     user_agent: str = "kcrush-bot/0.1 (+https://www.kcrush.com/)"
+    # How often the archive's recent posts are checked against WordPress (withdrawals no poll
+    # reports), and how far back.
+    reconcile_interval: Duration = Duration(3600)
+    reconcile_window: Duration = Duration(30 * 86400)
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,11 @@ class DeliverySettings:
     backoff_base: Duration = Duration(2)
     backoff_max: Duration = Duration(300)
     keep_finished: Duration = Duration(30 * 86400)
+    # A post's messages follow it: edits within edit_debounce become one edit; message ids are
+    # kept edit_window for that; a withdrawn post's messages are deleted, tombstoned or kept.
+    edit_window: Duration = Duration(30 * 86400)
+    edit_debounce: Duration = Duration(60)
+    on_unpublish: str = "delete"
 
 
 @dataclass(frozen=True)
@@ -349,7 +361,7 @@ def _load_sources(raw: Any, base_dir: Path, ingest: IngestSettings) -> tuple[Sou
 
 
 def load_categories(path: Path) -> tuple[Category, ...]:
-    """The taxonomy file: ``[[category]]`` tables with slug, name, parent, aliases."""
+    """The taxonomy file: ``[[category]]`` tables with slug, name, parent, aliases, site_names."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -362,18 +374,22 @@ def load_categories(path: Path) -> tuple[Category, ...]:
         key = f"{path.name}: category[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("slug"), str):
             raise ConfigError(f"{key}.slug: required")
-        unknown = set(item) - {"slug", "name", "parent", "aliases"}
+        unknown = set(item) - {"slug", "name", "parent", "aliases", "site_names"}
         if unknown:
             raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown setting")
         aliases = item.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise ConfigError(f"{key}.aliases: expected a list of strings")
+        site_names = item.get("site_names", [])
+        if not isinstance(site_names, list) or not all(isinstance(a, str) for a in site_names):
+            raise ConfigError(f"{key}.site_names: expected a list of strings")
         cats.append(
             Category(
                 slug=item["slug"],
                 name=str(item.get("name", item["slug"])),
                 parent=item.get("parent") or None,
                 aliases=tuple(aliases),
+                site_names=tuple(site_names),
             )
         )
         slugs.add(item["slug"])
@@ -461,6 +477,12 @@ def from_dict(
         parse_listen(built["http"].listen)
     except ValueError as exc:
         raise ConfigError(f"http.listen: {exc}") from None
+    delivery: DeliverySettings = built["delivery"]
+    if delivery.on_unpublish not in ON_UNPUBLISH:
+        raise ConfigError(
+            f"delivery.on_unpublish: {delivery.on_unpublish!r} is not one of "
+            f"{', '.join(ON_UNPUBLISH)}"
+        )
     ingest: IngestSettings = built["ingest"]
     if ingest.max_bytes < 1024:
         raise ConfigError("ingest.max_bytes: must be at least 1024")

@@ -415,6 +415,8 @@ class FakeDiscord:
         self.application_id = application_id
         self.requests: list[Request] = []
         self.messages: dict[str, dict[str, Any]] = {}  # message id -> message object
+        self.edited: list[str] = []  # ids of messages edited, in order
+        self.deleted: list[str] = []  # ids of messages deleted
         self.identify: dict[str, Any] | None = None
         self.registered_commands: dict[str | None, list[dict[str, Any]]] = {}  # guild -> cmds
         self.rate_limited = 0  # how many 429s the limits (not scripts) produced
@@ -800,6 +802,12 @@ class FakeDiscord:
             if record.query.get("wait") not in ("true", "1", "True"):
                 return web.Response(status=204, headers=headers)
             return message
+        if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path):
+            await self._script([f"channel:{match.group(1)}", "*"])
+            return self._change_message(method, match.group(2), record, channel=match.group(1))
+        if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/(\d+)", path):
+            await self._script([f"webhook:{match.group(1)}", "*"])
+            return self._change_message(method, match.group(3), record, webhook=match.group(1))
         if match := re.fullmatch(
             rf"/applications/{self.application_id}(?:/guilds/(\d+))?/commands", path
         ):
@@ -937,6 +945,38 @@ class FakeDiscord:
             message["webhook_id"] = webhook_id
         self.messages[message_id] = message
         return message
+
+    def _change_message(
+        self,
+        method: str,
+        message_id: str,
+        record: Request,
+        *,
+        channel: str | None = None,
+        webhook: str | None = None,
+    ) -> web.Response:
+        """Edit (PATCH) or delete (DELETE) a message by its channel or the webhook that sent
+        it; 404 Unknown Message when it is not there (deleted, or someone else's)."""
+        message = self.messages.get(message_id)
+        if (
+            message is None
+            or (channel is not None and message["channel_id"] != channel)
+            or (webhook is not None and message.get("webhook_id") != webhook)
+        ):
+            body = _error_body(404, UNKNOWN_MESSAGE, "Unknown Message")
+            return _json_response(body, 404)
+        if method == "DELETE":
+            del self.messages[message_id]
+            self.deleted.append(message_id)
+            return web.Response(status=204)
+        payload = record.json or {}
+        self._check_message(payload)
+        for key in ("content", "embeds", "components"):
+            if key in payload:
+                message[key] = payload[key] or ([] if key != "content" else "")
+        message["edited_timestamp"] = "2024-05-01T00:00:01+00:00"
+        self.edited.append(message_id)
+        return _json_response(message)
 
     def _callback(self, interaction_id: str, body: Mapping[str, Any]) -> web.Response:
         kind = body.get("type")

@@ -13,7 +13,9 @@ production:
   Telegram documents no limit, are not counted;
 * text limits counted after entity parsing: 4096 for a message, 1024 for a caption;
 * Telegram's HTML subset: unknown tags, unclosed tags, stray ``<`` or ``&`` are rejected;
-* callback queries can be answered once, an edit that changes nothing is "not modified",
+* callback queries can be answered once, an edit that changes nothing is "not modified", a
+  text message cannot be edited as a photo nor a photo as text, and a message older than 48
+  hours in a private chat or a basic group "can't be deleted";
   ``getUpdates`` keeps updates until a later ``offset`` confirms them;
 * ``setWebhook`` checks its ``url`` and ``secret_token`` and records them; while a webhook is
   set ``getUpdates`` is refused (409), and ``post_to_webhook`` delivers an update to the bot's
@@ -58,6 +60,8 @@ GROUP_ANONYMOUS_BOT = {
     "first_name": "Group",
     "username": "GroupAnonymousBot",
 }
+
+DELETE_WINDOW = 48 * 3600  # seconds a bot may delete its message in a private chat or group
 
 # Methods that post a message into a chat: these count against the flood limits.
 SEND_METHODS = frozenset(
@@ -210,6 +214,8 @@ class FakeTelegram:
         self.bot = dict(BOT_USER)
         self.calls_log: list[Call] = []
         self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.edits: list[tuple[str, int]] = []  # (chat id, message id) of each edit made
+        self.deleted: list[tuple[str, int]] = []  # (chat id, message id) of each deletion
         self.chats: dict[str, dict[str, Any]] = {}
         self.members: dict[tuple[str, str], str] = {}
         self.commands: list[dict[str, Any]] = []
@@ -686,6 +692,8 @@ class FakeTelegram:
             raise ApiError(FakeError(400, "Bad Request: MESSAGE_TOO_LONG"))
         _check_markup(params.get("reply_markup"))
         message = self._find(chat_id, int(message_id))
+        if "photo" in message:
+            raise ApiError(FakeError(400, "Bad Request: there is no text in the message to edit"))
         markup = params.get("reply_markup")
         if (
             message.get("text") == visible
@@ -704,6 +712,7 @@ class FakeTelegram:
         message["entities"] = entities
         message["html"] = params["text"]
         message["edit_date"] = int(time.time())
+        self.edits.append((chat_id, message["message_id"]))
         if markup is None:
             message.pop("reply_markup", None)
         else:
@@ -721,9 +730,82 @@ class FakeTelegram:
 
     async def _api_deleteMessage(self, params: dict[str, Any]) -> Any:
         chat_id = str(_require(params, "chat_id"))
-        message = self._find(chat_id, int(params["message_id"]))
+        try:
+            message = self._find(chat_id, int(params["message_id"]))
+        except ApiError:
+            raise ApiError(FakeError(400, "Bad Request: message to delete not found")) from None
+        # Telegram: in private chats and basic groups a message older than 48 hours cannot be
+        # deleted by a bot (without the right to delete others' messages there).
+        if message["chat"]["type"] in ("private", "group") and (
+            time.time() - message["date"] > DELETE_WINDOW
+        ):
+            raise ApiError(FakeError(400, "Bad Request: message can't be deleted"))
         self.messages[chat_id].remove(message)
+        self.deleted.append((chat_id, message["message_id"]))
         return True
+
+    async def _api_editMessageCaption(self, params: dict[str, Any]) -> Any:
+        chat_id, message_id = str(_require(params, "chat_id")), _require(params, "message_id")
+        caption = str(params.get("caption") or "")
+        visible, entities = _parse_text(caption, params.get("parse_mode"))
+        if _utf16_len(visible) > 1024:
+            raise ApiError(FakeError(400, "Bad Request: message caption is too long"))
+        message = self._find(chat_id, int(message_id))
+        if "photo" not in message:
+            raise ApiError(
+                FakeError(400, "Bad Request: there is no caption in the message to edit")
+            )
+        return self._edited(message, {"caption": visible, "caption_entities": entities}, caption)
+
+    async def _api_editMessageMedia(self, params: dict[str, Any]) -> Any:
+        chat_id, message_id = str(_require(params, "chat_id")), _require(params, "message_id")
+        media = _require(params, "media")
+        if not isinstance(media, dict) or media.get("type") != "photo" or not media.get("media"):
+            raise ApiError(FakeError(400, "Bad Request: can't parse InputMedia"))
+        caption = str(media.get("caption") or "")
+        visible, entities = _parse_text(caption, media.get("parse_mode"))
+        if _utf16_len(visible) > 1024:
+            raise ApiError(FakeError(400, "Bad Request: message caption is too long"))
+        message = self._find(chat_id, int(message_id))
+        if "photo" not in message:
+            raise ApiError(FakeError(400, "Bad Request: there is no media in the message to edit"))
+        changes = {
+            "photo_url": media["media"],
+            "caption": visible,
+            "caption_entities": entities,
+        }
+        return self._edited(message, changes, caption)
+
+    def _edited(self, message: dict[str, Any], changes: dict[str, Any], html: str) -> Any:
+        """Apply an edit, or answer "not modified" as Telegram does when nothing changes."""
+        if all(
+            message.get(k, [] if k.endswith("entities") else None) == v for k, v in changes.items()
+        ):
+            raise ApiError(
+                FakeError(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            )
+        message.update(changes)
+        message["html"] = html
+        message["edit_date"] = int(time.time())
+        self.edits.append((str(message["chat"]["id"]), message["message_id"]))
+        return message
+
+    def age_messages(self, chat_id: int | str, hours: float) -> None:
+        """Make a chat's messages ``hours`` older (for the 48-hour deletion rule)."""
+        for message in self.messages[str(chat_id)]:
+            message["date"] -= int(hours * 3600)
+
+    def message(self, chat_id: int | str, message_id: int | str) -> dict[str, Any] | None:
+        """A message as the chat shows it now, or None once deleted."""
+        for message in self.messages[str(chat_id)]:
+            if message["message_id"] == int(message_id):
+                return message
+        return None
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         query_id = params.get("callback_query_id")

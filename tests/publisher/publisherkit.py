@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,15 @@ class Send:
     ok: bool
 
 
+@dataclass
+class Change:
+    at: float
+    chat: str
+    what: str  # edit, delete
+    message_ids: tuple[str, ...]
+    reply: Reply | None
+
+
 class FakePlatform:
     """Implements the ``Platform`` port. ``script(chat, *outcomes)`` queues what the next sends
     to that chat do: an exception to raise, a float to sleep first, or None to succeed."""
@@ -42,6 +51,7 @@ class FakePlatform:
         self._ids = itertools.count(1)
         self.in_flight = 0
         self.max_in_flight = 0
+        self.changes: list[Change] = []
 
     async def __aenter__(self) -> FakePlatform:
         return self
@@ -70,6 +80,32 @@ class FakePlatform:
             return [f"{self.name}-{next(self._ids)}"]
         finally:
             self.in_flight -= 1
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        """Edits and deletions follow ``script`` like sends; the message must exist."""
+        await self._change(chat, "edit", message_ids, reply)
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        await self._change(chat, "delete", message_ids, None)
+
+    async def _change(
+        self, chat: ChatRef, what: str, message_ids: Sequence[str], reply: Reply | None
+    ) -> None:
+        outcome = self._scripts[chat.key].pop(0) if self._scripts[chat.key] else None
+        if isinstance(outcome, int | float):
+            await asyncio.sleep(outcome)
+            outcome = None
+        if outcome is None and self.failing is not None:
+            outcome = self.failing(chat.key)
+        self.changes.append(Change(time.monotonic(), chat.key, what, tuple(message_ids), reply))
+        if outcome is not None:
+            raise outcome
+
+    def edits(self, chat: str | None = None) -> list[Change]:
+        return [c for c in self.changes if c.what == "edit" and (chat is None or c.chat == chat)]
+
+    def deletions(self, chat: str | None = None) -> list[Change]:
+        return [c for c in self.changes if c.what == "delete" and (chat is None or c.chat == chat)]
 
     def delivered(self, chat: str | None = None) -> list[Send]:
         return [s for s in self.attempts if s.ok and (chat is None or s.chat == chat)]

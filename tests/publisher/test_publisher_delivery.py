@@ -236,7 +236,9 @@ async def test_the_refresh_job_forgets_finished_rows_past_their_retention(
     await publish(store, publisher, 1, 2)
     assert await publisher.deliver_due() == 2
     await sql(
-        store, "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'"
+        store,
+        "UPDATE outbox SET created_at = '2000-01-01T00:00:00+00:00', "
+        "sent_at = '2000-01-01T00:00:00+00:00' WHERE item = 'post:1'",
     )
     await publisher._refresh_job()  # what the scheduler runs every minute
     assert await statuses(store) == {"sent": 1}  # the month-old row is gone, the new one kept

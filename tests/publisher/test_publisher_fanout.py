@@ -60,6 +60,14 @@ async def test_keywords_must_all_appear_case_insensitively(store: Store, publish
     assert [chat for _, chat in await outbox_rows(store)] == ["telegram:-1001"]
 
 
+async def test_keywords_match_the_posts_tags_too(store: Store, publisher: Publisher):
+    await store.chats.subscribe(GROUP, ["interviews"], Mode.INSTANT, keywords=["stray", "kids"])
+    await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT, keywords=["ateez"])
+    await store.posts.upsert([make_post(1, tags=("Stray Kids",))], source="feed", pushable=True)
+    await publisher.enqueue_new_posts()
+    assert [chat for _, chat in await outbox_rows(store)] == ["telegram:-1001"]
+
+
 async def test_digest_subscriptions_wait_for_the_digest(store: Store, publisher: Publisher):
     await store.chats.subscribe(GROUP, ["interviews"], Mode.DAILY)
     await store.chats.subscribe(FAN, ["interviews"], Mode.INSTANT)

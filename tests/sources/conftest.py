@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from fakes.wordpress_site import FakeWordPress, serve_wordpress
 from sources.sourcekit import FeedServer
 
 
@@ -35,3 +36,9 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/feed/"
+
+
+@pytest.fixture
+async def wordpress() -> AsyncIterator[FakeWordPress]:
+    async with serve_wordpress() as site:
+        yield site

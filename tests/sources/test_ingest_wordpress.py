@@ -62,14 +62,21 @@ async def test_posts_come_with_image_tags_and_categories_with_parents(
     assert "_embed=1" in posts_requests[0] and "per_page=20" in posts_requests[0]
 
 
-async def test_a_second_poll_is_conditional(store: Store, feed_server: FeedServer) -> None:
+async def test_a_second_poll_asks_only_for_what_changed_since_the_first(
+    store: Store, feed_server: FeedServer
+) -> None:
     url = serve_site(feed_server)
     settings = make_settings([{"name": "rest", "kind": "wordpress", "url": url}])
     async with Ingestor(store, settings) as ingestor:
         await ingestor.poll(settings.sources[0])
+        feed_server.requests.clear()
         report = await ingestor.poll(settings.sources[0])
-    assert report.not_modified
-    assert feed_server.hits["/wp-json/wp/v2/categories"] == 1  # not re-fetched on a 304
+    # This server ignores the filters and answers the same posts: all unchanged.
+    assert report.error is None and report.new == [] and report.updated == []
+    asked = [p for p, _ in feed_server.requests if p.startswith("/wp-json/wp/v2/posts")]
+    assert len(asked) == 2
+    assert "orderby=modified" in asked[0] and "modified_after=" in asked[0]
+    assert "orderby=date" in asked[1] and "&after=" in asked[1]
 
 
 async def test_backfill_pages_through_the_api_silently(

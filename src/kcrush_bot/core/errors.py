@@ -62,3 +62,12 @@ class ChatMoved(DeliveryError):
     def __init__(self, message: str, new_chat_id: str) -> None:
         super().__init__(message)
         self.new_chat_id = new_chat_id
+
+
+class MessageGone(DeliveryError):
+    """The message to edit or delete is no longer there (someone deleted it): nothing to do."""
+
+
+class CannotDelete(DeliveryError):
+    """The platform will not delete this message (Telegram: older than 48 hours in a private
+    chat or a basic group, without the right to delete others' messages): edit it instead."""

@@ -30,7 +30,8 @@ class SubscriptionIndex:
         covered: set[str] = set()
         for slug in post.categories:
             covered |= ancestors(categories, slug)
-        text = f"{post.title} {post.teaser}".casefold()
+        # A keyword may be in the title, the teaser or one of the post's tags ("stray kids").
+        text = " ".join([post.title, post.teaser, *post.tags]).casefold()
         chats: set[str] = set()
         for slug in covered:
             for sub in self.by_category.get(slug, ()):

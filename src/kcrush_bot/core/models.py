@@ -25,6 +25,7 @@ class Post:
     image_url: str | None = None
     guid: str | None = None
     id: int | None = None
+    wp_id: int | None = None  # WordPress's own id of the post, when the source says it
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape DESIGN.md §2 promises for ``--json`` output."""
@@ -46,7 +47,8 @@ class Category:
     slug: str
     name: str
     parent: str | None = None
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other names a fan may type
+    site_names: tuple[str, ...] = ()  # names the site's feeds give it, where not ``name``
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +202,6 @@ class ArchiveStats:
     newest_post_at: datetime | None
     last_poll_at: datetime | None
     outbox: dict[str, int] = field(default_factory=dict)
+    withdrawn_posts: int = 0  # posts that stopped being public, out of every list
+    edits: int = 0  # sent messages edited because their post changed
+    withdrawals: int = 0  # sent messages deleted or made tombstones for a withdrawn post

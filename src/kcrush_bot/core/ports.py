@@ -250,7 +250,8 @@ class Platform(Protocol):
     ``send`` delivers one neutral reply to a chat and returns the platform's message ids. It
     raises only the core's delivery errors: ``RetryableDelivery`` (with ``retry_after`` when
     the platform gave one), ``PermanentDelivery`` (blocked, kicked, deleted: never retry) or
-    ``ChatMoved`` (Telegram group → supergroup).
+    ``ChatMoved`` (Telegram group → supergroup). ``edit`` and ``delete`` change messages it
+    sent earlier, for a post that was edited or withdrawn.
     """
 
     name: str
@@ -260,6 +261,17 @@ class Platform(Protocol):
     async def __aexit__(self, *exc_info: object) -> None: ...
 
     async def send(self, chat: ChatRef, reply: Reply) -> list[str]: ...
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        """Show ``reply`` in messages ``send`` made. An edit that changes nothing succeeds.
+        Raises the delivery errors ``send`` does, and ``MessageGone`` when the message was
+        deleted meanwhile."""
+        ...
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        """Delete messages ``send`` made. ``CannotDelete`` when the platform refuses (the
+        caller edits them instead); ``MessageGone`` when they are gone already."""
+        ...
 
     async def stop_receiving(self) -> None:
         """Shutdown's first step: take no more commands; ``send`` keeps working."""
@@ -281,7 +293,8 @@ class HealthCheck(Protocol):
 class Metrics(Protocol):
     """What the core and the publisher count; ``web.metrics`` exports it on ``/metrics``.
 
-    ``outcome`` of a delivery: sent, retry, failed, unreachable (the chat is gone), moved.
+    ``outcome`` of a delivery: sent, retry, failed, unreachable (the chat is gone), moved;
+    edited and withdrawn for a sent message that followed its post.
     """
 
     def delivered(self, platform: str, outcome: str) -> None: ...

@@ -18,7 +18,7 @@ import logging
 import re
 import shutil
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TextIO
 
 from kcrush_bot.core.commands import CommandService
@@ -172,6 +172,14 @@ class ConsolePlatform:
         self.print(f"── {chat.key} ──")
         self.print(self.render(reply))
         return [f"console-{next(self._ids)}"]
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        """A terminal cannot change what it printed: the new version is printed, marked."""
+        self.print(f"── {chat.key} · edited {', '.join(message_ids)} ──")
+        self.print(self.render(reply))
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        self.print(f"── {chat.key} · withdrawn {', '.join(message_ids)} ──")
 
     # -- the terminal chat -------------------------------------------------------------------
 

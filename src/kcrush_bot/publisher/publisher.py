@@ -41,6 +41,7 @@ from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
 from kcrush_bot.core.ports import Metrics, PacedPlatform, Platform
 from kcrush_bot.core.times import as_utc, utc_now
+from kcrush_bot.publisher import changes
 from kcrush_bot.publisher.digests import (
     DigestCalendar,
     Signature,
@@ -69,6 +70,7 @@ REFRESH_SECONDS = 60.0
 PRUNE_EVERY = timedelta(hours=1)  # forgetting old outbox rows is housekeeping
 WAKE_SECONDS = 30.0
 FANOUT_CHUNK = 200
+RECONCILE_LIMIT = 5000  # posts asked about per reconcile, newest first
 
 
 class Publisher:
@@ -151,6 +153,7 @@ class Publisher:
             if any(s.enabled for s in self.settings.sources):
                 self._ingestor = await stack.enter_async_context(self._open_ingestor())
             await self.enqueue_new_posts()
+            await self.follow_changed_posts()
             await self.enqueue_announcements()
             await self.send_due_digests(now)  # the ones missed while the bot was down
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery-worker")
@@ -241,6 +244,17 @@ class Publisher:
                 max_instances=1,
                 misfire_grace_time=max(int(source.interval), 1),
             )
+        if self._reconcile_source() is not None:
+            interval = self.settings.ingest.reconcile_interval
+            scheduler.add_job(
+                self._reconcile_job,
+                IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 60.0)),
+                id="reconcile",
+                name="reconcile the archive with WordPress",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
         scheduler.add_job(
             self.worker.wake,
             IntervalTrigger(seconds=WAKE_SECONDS),
@@ -313,7 +327,47 @@ class Publisher:
             self.service.forget_categories()  # the ingest may have added categories
         if await self.enqueue_new_posts():
             self.worker.wake()
+        if report.updated:
+            await self.follow_changed_posts()
         return report
+
+    # -- reconciling with WordPress -------------------------------------------------------------
+
+    def _reconcile_source(self) -> SourceSettings | None:
+        """The enabled ``wordpress`` source the reconcile asks, if there is one."""
+        return next((s for s in self.settings.sources if s.enabled and s.kind == "wordpress"), None)
+
+    async def _reconcile_job(self) -> None:
+        try:
+            await self.reconcile()
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("reconciling with WordPress failed")
+
+    async def reconcile(self) -> int:
+        """Ask WordPress about the recent archive (``[ingest] reconcile_window``, feed-read
+        posts included) and withdraw what it no longer shows: the withdrawals no poll reports
+        (a post back to draft, made private, given a password, trashed or deleted). Returns how
+        many posts were withdrawn; a site that cannot answer withdraws nothing."""
+        source = self._reconcile_source()
+        if source is None:
+            return 0
+        since = self.clock() - timedelta(seconds=self.settings.ingest.reconcile_window)
+        posts = await self.store.posts.public_since(since, RECONCILE_LIMIT)
+        ids = [p.wp_id for p in posts if p.wp_id]
+        if not ids:
+            return 0
+        if self._ingestor is not None:
+            gone = await self._ingestor.not_public(source, ids)
+        else:
+            async with self._open_ingestor() as ingestor:
+                gone = await ingestor.not_public(source, ids)
+        withdrawn = await self.withdraw(*sorted(gone)) if gone else 0
+        log.info(
+            "reconciled %d recent posts with %s: %d withdrawn", len(ids), source.name, withdrawn
+        )
+        return withdrawn
 
     # -- fan-out -------------------------------------------------------------------------------
 
@@ -350,6 +404,64 @@ class Publisher:
         if total:
             self.worker.wake()
         return total
+
+    async def follow_changed_posts(self) -> int:
+        """Edits and withdrawals of posts reach the messages sent for them (see
+        ``publisher.changes``); returns how many outbox rows were armed or changed."""
+        total = 0
+        async with self._fanout_lock:
+            while True:
+                touched = await self.store.posts.touched(FANOUT_CHUNK)
+                if not touched:
+                    break
+                rows = await self.outbox.post_messages([p.id or 0 for p, _, _ in touched])
+                names = (await self._categories()).names()
+                now = self.clock()
+                plan, handled = changes.plan(touched, rows, names, self.settings.delivery, now)
+                async with self.outbox.transaction() as db:
+                    await self.outbox.follow_posts(db, plan, now)
+                    await self.store.posts.untouch(db, handled)
+                done = len(plan.drop) + len(plan.refresh) + len(plan.resend) + len(plan.arm)
+                total += done
+                if done:
+                    log.info(
+                        "%d changed posts: %d edits or withdrawals armed, %d deliveries again, "
+                        "%d dropped",
+                        len(handled),
+                        len(plan.arm),
+                        len(plan.resend),
+                        len(plan.drop),
+                    )
+                if len(handled) < len(touched):
+                    break  # the rest have a row in flight: the next pass takes them
+        if total:
+            self.worker.wake()
+        return total
+
+    async def withdraw(self, *wp_ids: int) -> int:
+        """WordPress says these posts (by WordPress's id) stopped being public: they leave
+        latest, search, categories and digests at once, and their messages follow. What the
+        push receiver calls on an ``unpublish`` or ``delete`` notice once WordPress confirmed
+        it (401 or 404 for the post). Returns how many stored posts were withdrawn."""
+        found = await self.store.posts.by_wordpress_ids(wp_ids)
+        withdrawn = await self.store.posts.withdraw([p.id for p in found.values() if p.id])
+        if withdrawn:
+            log.info("withdrawn: %d posts (WordPress ids %s)", len(withdrawn), sorted(found))
+            if self.service is not None:
+                self.service.forget_categories()
+            await self.follow_changed_posts()
+        return len(withdrawn)
+
+    async def restore(self, *wp_ids: int) -> int:
+        """These withdrawn posts are public again (a REST reading of them restores them too);
+        their messages follow. Returns how many were restored."""
+        found = await self.store.posts.by_wordpress_ids(wp_ids)
+        restored = await self.store.posts.restore([p.id for p in found.values() if p.id])
+        if restored:
+            log.info("restored: %d posts (WordPress ids %s)", len(restored), sorted(found))
+            await self.enqueue_new_posts()  # withdrawn before they were fanned out
+            await self.follow_changed_posts()
+        return len(restored)
 
     async def enqueue_announcements(self) -> int:
         """Outbox rows for confirmed announcements not yet fanned out (and due, if scheduled)."""
@@ -471,6 +583,7 @@ class Publisher:
     async def _refresh_job(self) -> None:
         try:
             await self.enqueue_new_posts()
+            await self.follow_changed_posts()
             await self.enqueue_announcements()
             await self.refresh_schedules()
             await self.send_due_digests(self.clock())
@@ -478,7 +591,10 @@ class Publisher:
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
                 self._pruned_at = now
                 keep = timedelta(seconds=self.settings.delivery.keep_finished)
-                if pruned := await self.outbox.prune(now - keep):
+                window = timedelta(seconds=self.settings.delivery.edit_window)
+                if pruned := await self.outbox.prune(
+                    now - keep, keep_sent_posts_since=now - window
+                ):
                     log.info("forgot %d finished outbox rows older than %s", pruned, keep)
         except Exception:
             log.exception("refreshing schedules failed")

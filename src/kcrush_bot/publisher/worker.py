@@ -43,8 +43,8 @@ from kcrush_bot.core.errors import ChatMoved, MessageRejected, PermanentDelivery
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import ChatRef
 from kcrush_bot.core.ports import Metrics, Platform
+from kcrush_bot.publisher.changes import Edit, Withdraw, action_of, perform
 from kcrush_bot.publisher.limits import Pacer
-from kcrush_bot.publisher.payloads import reply_of
 from kcrush_bot.settings import DeliverySettings
 from kcrush_bot.storage.db import to_db_time
 from kcrush_bot.storage.errors import DATABASE_ERRORS, KEY_TAKEN_ERRORS
@@ -92,6 +92,8 @@ class DeliveryStats:
     dropped_chats: int = 0
     moved_chats: int = 0
     rate_limited: int = 0
+    edited: int = 0  # messages edited because their post changed
+    withdrawn: int = 0  # messages deleted or tombstoned because their post was withdrawn
 
 
 class DeliveryWorker:
@@ -252,8 +254,9 @@ class DeliveryWorker:
 
     async def drain(self) -> int:
         """Deliver everything due now, waiting for chats' spacing but not for back-offs:
-        one full pass of the worker. Returns how many messages were sent."""
-        before = self.stats.sent
+        one full pass of the worker. Returns how many rows were done: messages sent, edited
+        or withdrawn."""
+        before = self.stats.sent + self.stats.edited + self.stats.withdrawn
         while True:
             self._wake.clear()
             started = await self.claim_and_start()
@@ -269,7 +272,7 @@ class DeliveryWorker:
                 continue
             break
         await self._flush_now()
-        return self.stats.sent - before
+        return self.stats.sent + self.stats.edited + self.stats.withdrawn - before
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; give sends in flight ``grace`` seconds, then cancel the rest.
@@ -300,7 +303,7 @@ class DeliveryWorker:
         pacer = self.pacers[row.platform]
         try:
             chat = ChatRef.parse(row.chat_key)
-            reply = reply_of(row.payload)
+            action = action_of(row.payload)  # a reply to send, or an edit or a withdrawal
         except Exception as exc:  # a row no sender can use: never retry it
             log.error("outbox row %d cannot be sent: %s", row.id, exc)
             self.metrics.delivered(row.platform, "failed")
@@ -319,7 +322,7 @@ class DeliveryWorker:
         self._not_started.discard(row.id)
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                ids = await platform.send(chat, reply)
+                ids, follow = await perform(platform, chat, action)
         except ChatMoved as exc:
             await self._moved(row, chat, exc)
         except MessageRejected as exc:
@@ -348,11 +351,20 @@ class DeliveryWorker:
             log.exception("sending row %d to %s raised unexpectedly", row.id, row.chat_key)
             await self._retry(row, pacer, f"{type(exc).__name__}: {exc}", None, False)
         else:
-            self.stats.sent += 1
-            self.metrics.delivered(row.platform, "sent")
+            if isinstance(action, Edit):
+                self.stats.edited += 1
+                self.metrics.delivered(row.platform, "edited")
+            elif isinstance(action, Withdraw):
+                self.stats.withdrawn += 1
+                self.metrics.delivered(row.platform, "withdrawn")
+            else:
+                self.stats.sent += 1
+                self.metrics.delivered(row.platform, "sent")
             health = self._health[row.platform]
             health.probes.discard(row.id)
-            await self._commit(Outcome(row.id, SENT, to_db_time(self.clock()), ",".join(ids)))
+            await self._commit(
+                Outcome(row.id, SENT, to_db_time(self.clock()), ",".join(ids), follow=follow)
+            )
             if health.failing:
                 health.failing = False
                 released = await self.outbox.release_transient(row.platform, self.clock())

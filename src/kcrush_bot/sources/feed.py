@@ -37,7 +37,13 @@ from typing import Any
 import feedparser
 
 from kcrush_bot.core.errors import SourceError
-from kcrush_bot.sources.items import ParseContext, Parsed, PostCollector, safe_image_url
+from kcrush_bot.sources.items import (
+    ParseContext,
+    Parsed,
+    PostCollector,
+    safe_image_url,
+    shows_protected,
+)
 from kcrush_bot.sources.sniff import refuse_entity_declarations, sniff_kind
 
 log = logging.getLogger(__name__)
@@ -184,6 +190,8 @@ def parse_feed(data: bytes, ctx: ParseContext) -> Parsed:
         content_list = entry.get("content") or ()
         content = content_list[0].get("value", "") if content_list else ""
         summary = entry.get("summary") or ""
+        # WordPress writes a post's categories and its tags alike as <category>: only the
+        # taxonomy's categories become categories (CategoryMap.split), the rest stay tags.
         terms = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
         categories, tags = ctx.cmap.split(t for t in terms if t)
         # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed,
@@ -200,5 +208,6 @@ def parse_feed(data: bytes, ctx: ParseContext) -> Parsed:
             modified_at=_struct_to_datetime(updated),
             image_url=safe_image_url(_image_for(entry, content or summary), ctx.base_url),
             guid=entry.get("id"),
+            protected=shows_protected(summary, content),
         )
     return collector.result(warning=result.get("_warning"))

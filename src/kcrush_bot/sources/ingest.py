@@ -52,6 +52,7 @@ from kcrush_bot.sources.kinds import (
     Validators,
     builtin_kinds,
 )
+from kcrush_bot.sources.kinds.wordpress import not_public as wordpress_not_public
 from kcrush_bot.sources.normalise import CategoryMap
 from kcrush_bot.sources.ports import SourceStore
 from kcrush_bot.storage.db import from_db_time
@@ -122,6 +123,8 @@ class _Collected:
     categories: tuple[CategoryRow, ...] = ()
     not_modified: bool = False
     pages: int = 0
+    authoritative: bool = False
+    news_since: datetime | None = None
 
 
 def _one_line(message: str) -> str:
@@ -393,6 +396,11 @@ class Ingestor:
             log.info("%s", report.line())
         return report
 
+    async def not_public(self, source: SourceSettings, wp_ids: Sequence[int]) -> set[int]:
+        """Which of these posts (by WordPress's id) the ``wordpress`` source's site no longer
+        shows publicly: what the reconcile withdraws. ``SourceError`` when the site cannot say."""
+        return await wordpress_not_public(source.url, wp_ids, self._reader)
+
     # -- the store: every call ingest makes to it ---------------------------------------------
 
     async def _store_posts(
@@ -402,7 +410,11 @@ class Ingestor:
         if collected.categories:
             await self._store.posts.upsert_wordpress_categories(collected.categories)
         result = await self._store.posts.upsert(
-            collected.posts, source=source.name, pushable=not report.silent
+            collected.posts,
+            source=source.name,
+            pushable=not report.silent,
+            authoritative=collected.authoritative,
+            silent_before=collected.news_since,
         )
         report.new = list(result.new)
         report.updated = list(result.updated)
@@ -421,6 +433,7 @@ class Ingestor:
             etag=collected.validators.etag,
             last_modified=collected.validators.last_modified,
             next_poll_at=now + timedelta(seconds=source.interval),
+            cursor=collected.validators.cursor,
         )
         self._metrics.polled(source.name, True)
 
@@ -486,7 +499,11 @@ class Ingestor:
         progress: bool,
     ) -> _Collected:
         kind = self._kinds.named(source.kind)
-        previous = Validators(state.get("etag"), state.get("last_modified")) if state else None
+        previous = (
+            Validators(state.get("etag"), state.get("last_modified"), state.get("cursor"))
+            if state
+            else None
+        )
         first = await kind.read_first(source, previous, backfill=backfill, reader=self._reader)
         if first.not_modified:
             return _Collected(kind.name, first.validators, not_modified=True)
@@ -519,6 +536,8 @@ class Ingestor:
             warning=next((p.warning for p in pages if p.warning and p.posts), None),
             categories=parser.categories,
             pages=len(pages),
+            authoritative=kind.authoritative,
+            news_since=first.news_since,
         )
 
     async def _more_pages(

@@ -4,6 +4,7 @@ items into clean, canonical, deduplicated ``Post`` objects (or counts them as sk
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,38 @@ from kcrush_bot.sources.normalise import (
 )
 
 log = logging.getLogger(__name__)
+
+# What WordPress puts in place of a password-protected post's text, in every feed, listing and
+# theme: the excerpt sentence of ``get_the_excerpt`` and the password form of
+# ``get_the_password_form``. A post showing either is never stored.
+_WP_GUID = re.compile(r"^https://([^/]+)/\?p=(\d{1,18})$")
+_PROTECTED_MARKERS = (
+    "there is no excerpt because this is a protected post",
+    "post-password-form",
+    "action=postpass",
+    "this content is password protected",
+)
+
+
+def wordpress_id(guid: str | None, site_host: str) -> int | None:
+    """The post id in a WordPress guid of this site (``https://<site>/?p=123`` → 123)."""
+    if not guid:
+        return None
+    match = _WP_GUID.match(guid)
+    if match is None or match.group(1).lower() != site_host.lower():
+        return None
+    return int(match.group(2))
+
+
+def shows_protected(*texts: Any) -> bool:
+    """Whether any of a post's texts (HTML or plain) is WordPress's stand-in for a protected
+    post's excerpt or content."""
+    for text in texts:
+        if isinstance(text, str) and text:
+            lowered = text.casefold()
+            if any(marker in lowered for marker in _PROTECTED_MARKERS):
+                return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +142,13 @@ class PostCollector:
         modified_at: datetime | None = None,
         image_url: str | None = None,
         guid: Any = None,
+        protected: bool = False,
+        wp_id: Any = None,
     ) -> Post | None:
+        if protected or shows_protected(teaser):
+            self.skip("password-protected")
+            log.debug("skipped protected item %r", title)
+            return None
         url = (
             canonical_url(link, self.ctx.site_host, base=self.ctx.base_url)
             if isinstance(link, str)
@@ -124,6 +163,9 @@ class PostCollector:
             self.skip("no title")
             return None
         cats = list(dict.fromkeys([*categories, *self.ctx.extra_categories]))
+        stable = canonical_guid(guid, self.ctx.site_host) if isinstance(guid, str) else None
+        if not isinstance(wp_id, int) or isinstance(wp_id, bool) or wp_id <= 0:
+            wp_id = wordpress_id(stable, self.ctx.site_host)
         post = Post(
             url=url,
             title=clean,
@@ -133,7 +175,8 @@ class PostCollector:
             published_at=to_utc(published_at),
             modified_at=to_utc(modified_at),
             image_url=image_url,
-            guid=canonical_guid(guid, self.ctx.site_host) if isinstance(guid, str) else None,
+            guid=stable,
+            wp_id=wp_id,
         )
         key = url
         if key not in self._posts and post.guid and post.guid in self._by_guid:

@@ -43,6 +43,9 @@ def page_url(url: str, page: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
+_PASSWORD_REQUIRED = "post-password-required"  # post_class() of a password-protected post
+
+
 def decode_html(data: bytes) -> str:
     """HTML bytes as text: UTF-8 (what WordPress sends), else windows-1252; ftfy repairs the
     rest when the text is cleaned."""
@@ -69,6 +72,16 @@ def _published(node: LexborNode) -> datetime | None:
     stamp = node.css_first("time[datetime]")
     value = stamp.attributes.get("datetime") if stamp is not None else None
     return iso_utc(value.strip()) if value else None
+
+
+def _guid(node: LexborNode, ctx: ParseContext) -> str | None:
+    """WordPress's guid for the post (``https://<site>/?p=<id>``) from post_class()'s
+    ``post-<id>``, so a listing's post is the same post as the feed's and the API's."""
+    for name in (node.attributes.get("class") or "").split():
+        number = name[len("post-") :]
+        if name.startswith("post-") and number.isdigit():
+            return f"https://{ctx.site_host}/?p={int(number)}"
+    return None
 
 
 def _class_terms(node: LexborNode) -> tuple[list[str], list[str]]:
@@ -100,15 +113,19 @@ def parse_listing_html(data: bytes | str, ctx: ParseContext) -> Parsed:
         else:
             excerpt = "".join(p.html or "" for p in article.css("p"))
         class_cats, class_tags = _class_terms(article)
-        cats, tags_from_cats = ctx.cmap.split(class_cats)
+        # post_class() names only real categories in category-<slug>: every one is kept, the
+        # taxonomy's under its own slug.
+        cats = [ctx.cmap.site_category(c) or c for c in class_cats]
         collector.add(
             link=link,
             title=title,
             teaser=excerpt,
-            categories=cats,
-            tags=[*tags_from_cats, *class_tags],
+            categories=list(dict.fromkeys(cats)),
+            tags=class_tags,
             published_at=_published(article),
             image_url=safe_image_url(_image(article), ctx.base_url),
+            guid=_guid(article, ctx),
+            protected=_PASSWORD_REQUIRED in (article.attributes.get("class") or "").split(),
         )
     warning = None if articles else "no <article> items on the page"
     return collector.result(warning=warning)

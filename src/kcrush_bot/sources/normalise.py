@@ -161,35 +161,57 @@ def _term_key(term: str) -> str:
 
 
 class CategoryMap:
-    """The configured taxonomy as a lookup: a feed's ``<category>`` term or a listing's class
-    name becomes a category slug when it matches a slug, name or alias (case-insensitive);
-    ``None`` means the term is a tag."""
+    """The configured taxonomy as a lookup, in two strengths.
+
+    ``slug_for`` is for names a person wrote (a source's ``categories``, a fan's alias): a slug,
+    name or alias, case-insensitive. ``site_category`` is for terms a site wrote, a feed's
+    ``<category>`` or a listing's class name: WordPress writes categories and tags into the same
+    element, so only a category's slug, its name or one of its ``site_names`` (what WordPress
+    writes for it) counts, never an alias: a tag "interview" or "Video" is a tag, not
+    ``interviews`` or ``video-interviews``.
+    """
 
     def __init__(self, categories: Iterable[Category]) -> None:
         self._by_key: dict[str, str] = {}
-        for cat in categories:
-            for key in (cat.slug, cat.name, *cat.aliases):
+        self._by_site_key: dict[str, str] = {}
+        cats = list(categories)
+        for cat in cats:
+            for key in (cat.slug, cat.name, *cat.site_names):
+                self._by_site_key.setdefault(_term_key(key), cat.slug)
+                self._by_site_key.setdefault(wordpress_slug(key), cat.slug)
+        for cat in cats:
+            for key in (cat.slug, cat.name, *cat.site_names, *cat.aliases):
                 self._by_key.setdefault(_term_key(key), cat.slug)
                 self._by_key.setdefault(wordpress_slug(key), cat.slug)
 
-    def slug_for(self, term: str) -> str | None:
+    @staticmethod
+    def _lookup(table: dict[str, str], term: str) -> str | None:
         key = _term_key(term)
         if not key:
             return None
-        found = self._by_key.get(key)
+        found = table.get(key)
         if found is None:
-            found = self._by_key.get(wordpress_slug(key))
+            found = table.get(wordpress_slug(key))
         if found is None and "/" in key:  # "interviews/k-pop-interviews": the child decides
-            found = self._by_key.get(_term_key(key.rsplit("/", 1)[1]))
+            found = table.get(_term_key(key.rsplit("/", 1)[1]))
         return found
 
+    def slug_for(self, term: str) -> str | None:
+        """The category a person meant: slug, name or alias."""
+        return self._lookup(self._by_key, term)
+
+    def site_category(self, term: str) -> str | None:
+        """The category a site's term names: a slug or a name only (see the class)."""
+        return self._lookup(self._by_site_key, term)
+
     def split(self, terms: Iterable[str]) -> tuple[list[str], list[str]]:
-        """(category slugs, tags) from a feed item's terms, each deduplicated in order."""
+        """(category slugs, tags) from a feed item's terms, each deduplicated in order: a term is
+        a category only when ``site_category`` knows it; everything else is a tag."""
         cats: list[str] = []
         tags: list[str] = []
         seen_tags: set[str] = set()
         for term in terms:
-            slug = self.slug_for(term)
+            slug = self.site_category(term)
             if slug is not None:
                 if slug not in cats:
                     cats.append(slug)

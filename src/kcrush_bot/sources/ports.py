@@ -45,6 +45,7 @@ class PollStates(Protocol):
         last_modified: str | None = None,
         error: str | None = None,
         next_poll_at: datetime | None = None,
+        cursor: str | None = None,
     ) -> None: ...
 
 
@@ -54,9 +55,17 @@ class PostIntake(Protocol):
     async def upsert_wordpress_categories(self, rows: Iterable[CategoryRow]) -> None: ...
 
     async def upsert(
-        self, posts: Iterable[Post], *, source: str | None, pushable: bool
+        self,
+        posts: Iterable[Post],
+        *,
+        source: str | None,
+        pushable: bool,
+        authoritative: bool = False,
+        silent_before: datetime | None = None,
     ) -> StoredPosts:
-        """Store posts in one transaction; ``pushable=False`` archives them silently."""
+        """Store posts in one transaction; ``pushable=False`` archives them silently, and so
+        is a new post published before ``silent_before``. ``authoritative``: the reading is
+        the site's own record of its posts (see ``SourceKind.authoritative``)."""
         ...
 
 

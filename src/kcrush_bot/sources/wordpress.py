@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +29,16 @@ log = logging.getLogger(__name__)
 
 POLL_PER_PAGE = 20
 BACKFILL_PER_PAGE = 100  # WordPress's maximum
+CHANGES_PER_PAGE = 100
+# How many pages of changes one poll takes; the rest wait for the next poll.
+CHANGES_MAX_PAGES = 10
+# WordPress keeps times to the second. A cursor never moves past "two seconds before the
+# server's clock", so a post saved in the same second as the newest one seen, but after the
+# answer was made, is still after the cursor next time.
+SAME_SECOND = timedelta(seconds=2)
+# A post the archive has never had, dated this long before the newest post seen, is an old
+# post that changed (the change query found it), not news: it is archived silently.
+NEWS_WINDOW = timedelta(days=2)
 
 
 def api_root(url: str) -> str:
@@ -36,19 +50,144 @@ def api_root(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/") + "/wp-json", "", ""))
 
 
-def posts_url(url: str, page: int = 1, per_page: int = POLL_PER_PAGE) -> str:
-    """The posts endpoint with ``_embed``, paging, and any filters the configured URL carries
-    (``…/posts?categories=5`` keeps its ``categories=5``)."""
+_OURS = ("_embed", "page", "per_page", "orderby", "order", "after", "modified_after")
+
+
+def posts_url(
+    url: str,
+    page: int = 1,
+    per_page: int = POLL_PER_PAGE,
+    query: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The posts endpoint with ``_embed``, paging, ``query`` (ordering and time filters) and
+    any filters the configured URL carries (``…/posts?categories=5`` keeps its
+    ``categories=5``)."""
     parts = urlsplit(url)
     extra: list[tuple[str, str]] = []
     if parts.path.rstrip("/").endswith("/wp/v2/posts"):
         extra = [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k not in ("_embed", "page", "per_page")
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OURS
         ]
-    query = urlencode([("_embed", "1"), *extra, ("per_page", str(per_page)), ("page", str(page))])
+    pairs = [("_embed", "1"), *extra, *query, ("per_page", str(per_page)), ("page", str(page))]
+    return f"{api_root(url)}/wp/v2/posts?{urlencode(pairs)}"
+
+
+def wp_time(value: datetime) -> str:
+    """A time as the REST API's date filters take it: RFC 3339 in UTC, to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def changed_url(url: str, since: datetime, page: int = 1) -> str:
+    """Posts modified after ``since``, oldest change first: a poll that cannot take every
+    change at once takes the oldest and continues from there next time."""
+    order = [("orderby", "modified"), ("order", "asc"), ("modified_after", wp_time(since))]
+    return posts_url(url, page, CHANGES_PER_PAGE, order)
+
+
+def published_url(url: str, since: datetime, page: int = 1) -> str:
+    """Posts dated after ``since``, oldest first. The change query alone would miss a scheduled
+    post: WordPress does not touch ``modified`` when it goes live."""
+    order = [("orderby", "date"), ("order", "asc"), ("after", wp_time(since))]
+    return posts_url(url, page, CHANGES_PER_PAGE, order)
+
+
+def server_time(headers: Mapping[str, str] | None) -> datetime | None:
+    """The server's clock from an answer's ``Date`` header, or None."""
+    value = headers.get("date") if headers is not None else None
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the next poll of a WordPress source starts: the newest modification and the newest
+    publication time it has taken (UTC), each asked for with "after" next time."""
+
+    modified: datetime
+    published: datetime
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"modified": wp_time(self.modified), "published": wp_time(self.published)}
+        )
+
+    @classmethod
+    def load(cls, text: str | None) -> Cursor | None:
+        """The stored cursor, or None (never polled, or a note this version cannot read)."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            modified = datetime.fromisoformat(data["modified"]).astimezone(UTC)
+            published = datetime.fromisoformat(data["published"]).astimezone(UTC)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return None
+        return cls(modified, published)
+
+
+def advance(
+    previous: datetime | None,
+    seen: Iterable[datetime],
+    *,
+    full_page: bool,
+    server_now: datetime | None,
+) -> datetime | None:
+    """The next value of one side of the cursor: the newest time taken, never past two seconds
+    before the server's clock (see ``SAME_SECOND``) and never back. After a full page the
+    newest second may hold more posts than the page did, so that second is asked for again."""
+    times = list(seen)
+    value = previous
+    if times:
+        newest = max(times)
+        if full_page and (previous is None or newest - timedelta(seconds=1) > previous):
+            newest -= timedelta(seconds=1)
+        value = newest if previous is None else max(previous, newest)
+    if value is not None and server_now is not None:
+        capped = min(value, server_now - SAME_SECOND)
+        value = capped if previous is None else max(previous, capped)
+    return value
+
+
+def post_times(items: Iterable[Any], key: str) -> list[datetime]:
+    """``date_gmt`` or ``modified_gmt`` of every post object that has one."""
+    times = []
+    for item in items:
+        if isinstance(item, dict):
+            value = iso_utc(item.get(key))
+            if value is not None:
+                times.append(value)
+    return times
+
+
+def listed_url(url: str, wp_ids: Sequence[int]) -> str:
+    """The public posts among ``wp_ids`` (at most a hundred), as little of each as tells
+    whether it is public: its id and whether it is password-protected."""
+    query = urlencode(
+        [
+            ("include", ",".join(str(i) for i in wp_ids)),
+            ("per_page", str(BACKFILL_PER_PAGE)),
+            ("_fields", "id,status,content.protected,excerpt.protected"),
+        ]
+    )
     return f"{api_root(url)}/wp/v2/posts?{query}"
+
+
+def post_url(url: str, wp_id: int) -> str:
+    """One post (``/posts/<id>``): 401 or 404 when it is not public."""
+    return f"{api_root(url)}/wp/v2/posts/{int(wp_id)}?_fields=id,status,content.protected"
+
+
+def is_public(item: Any) -> bool:
+    """Whether a post object of the REST API is public: published, no password."""
+    if not isinstance(item, dict):
+        return False
+    status = item.get("status")
+    return (status is None or status == "publish") and not _protected(item)
 
 
 def categories_url(url: str, page: int = 1) -> str:
@@ -117,11 +256,34 @@ def _featured_image(post: dict[str, Any]) -> Any:
     return None
 
 
+def _protected(post: dict[str, Any]) -> bool:
+    """Password-protected: WordPress lists such a post publicly, with ``content.protected`` and
+    ``excerpt.protected`` set (and the text empty unless the password was sent)."""
+    return any(
+        isinstance(field, dict) and field.get("protected") is True
+        for field in (post.get("content"), post.get("excerpt"))
+    )
+
+
+def load_posts(data: bytes) -> list[Any]:
+    """The posts of an answer: a list (``/posts``) or one post object (``/posts/<id>``)."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        value = None
+    if isinstance(value, dict) and "id" in value and "code" not in value:
+        return [value]
+    result: list[Any] = load_json(data, "posts")
+    return result
+
+
 def parse_posts(data: bytes, ctx: ParseContext, categories: dict[int, str] | None = None) -> Parsed:
-    """The posts of one ``/wp/v2/posts?_embed`` page; ``categories`` maps WordPress ids to
-    slugs (from ``parse_categories``); embedded terms fill in ids it lacks."""
+    """The posts of one ``/wp/v2/posts?_embed`` page (or one ``/posts/<id>`` object);
+    ``categories`` maps WordPress ids to slugs (from ``parse_categories``); embedded terms fill
+    in ids it lacks. Only public posts are kept: a post not ``publish`` or password-protected
+    is skipped, whatever else it says."""
     by_id = dict(categories or {})
-    items = load_json(data, "posts")
+    items = load_posts(data)
     collector = PostCollector(ctx)
     for item in items:
         if not isinstance(item, dict):
@@ -130,6 +292,9 @@ def parse_posts(data: bytes, ctx: ParseContext, categories: dict[int, str] | Non
         status = item.get("status")
         if isinstance(status, str) and status != "publish":
             collector.skip("not published")
+            continue
+        if _protected(item):
+            collector.skip("password-protected")
             continue
         terms = _embedded_terms(item)
         for term in terms:
@@ -154,5 +319,6 @@ def parse_posts(data: bytes, ctx: ParseContext, categories: dict[int, str] | Non
             modified_at=iso_utc(item.get("modified_gmt")),
             image_url=safe_image_url(_featured_image(item), ctx.base_url),
             guid=_rendered(item.get("guid")),
+            wp_id=item.get("id"),
         )
     return collector.result()

@@ -26,6 +26,7 @@ from typing import Any
 import aiosqlite
 
 from kcrush_bot.storage.db import Database, as_utc, from_db_time, to_db_time
+from kcrush_bot.storage.outbox_life import PostMessages
 from kcrush_bot.storage.outbox_rows import (
     DROPPED,
     FAILED,
@@ -39,6 +40,9 @@ from kcrush_bot.storage.outbox_rows import (
     NewRow,
     OutboxRow,
     Outcome,
+    PostMessage,
+    PostPlan,
+    Shown,
     platform_range,
 )
 
@@ -56,6 +60,9 @@ __all__ = [
     "Outbox",
     "OutboxRow",
     "Outcome",
+    "PostMessage",
+    "PostPlan",
+    "Shown",
     "platform_range",
     "stamp",
 ]
@@ -66,8 +73,8 @@ log = logging.getLogger(__name__)
 stamp = to_db_time
 
 
-class Outbox:
-    """The outbox table on the shared database."""
+class Outbox(PostMessages):
+    """The outbox table on the shared database (``PostMessages``: the rows of changed posts)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -108,7 +115,8 @@ class Outbox:
         """Pushable posts not yet fanned out: (id, publication time), oldest first."""
         async with self.db.connection.execute(
             "SELECT id, coalesce(published_at, first_seen_at) FROM posts "
-            "WHERE pushable = 1 AND enqueued_at IS NULL ORDER BY 2, id LIMIT ?",
+            "WHERE pushable = 1 AND enqueued_at IS NULL AND withdrawn_at IS NULL "
+            "ORDER BY 2, id LIMIT ?",
             (limit,),
         ) as cursor:
             return [(int(r[0]), str(r[1])) for r in await cursor.fetchall()]
@@ -272,7 +280,18 @@ class Outbox:
         sent = [(o.at, o.message_id, o.row_id) for o in outcomes if o.status == SENT]
         retry = [(o.due_at, o.attempts, o.error, o.row_id) for o in outcomes if o.status == PENDING]
         failed = [(o.attempts, o.error, o.row_id) for o in outcomes if o.status == FAILED]
+        follow = [
+            (o.follow.payload, o.follow.shown, o.follow.target)
+            for o in outcomes
+            if o.status == SENT and o.follow is not None
+        ]
         async with self.transaction() as db:
+            if follow:
+                # What the post's message shows now, committed with the edit's own outcome.
+                await db.executemany(
+                    "UPDATE outbox SET payload = coalesce(?, payload), shown = ? WHERE id = ?",
+                    follow,
+                )
             if sent:
                 await db.executemany(
                     "UPDATE outbox SET status = 'sent', sent_at = ?, message_id = ?, "
@@ -382,17 +401,24 @@ class Outbox:
 
     # -- figures -------------------------------------------------------------------------------
 
-    async def prune(self, before: datetime) -> int:
+    async def prune(
+        self, before: datetime, *, keep_sent_posts_since: datetime | None = None
+    ) -> int:
         """Forget finished rows (sent, failed, dropped) created before ``before``.
 
         Without this the table grows by one row per chat per post forever. Finished rows are
-        history: nothing reads them but ``stats``. Pending and in-flight rows are never touched.
+        history: nothing reads them but ``stats``, except a post's delivery sent after
+        ``keep_sent_posts_since`` (``[delivery] edit_window``): its message ids are how an edit
+        or a withdrawal of the post finds the message. Pending and in-flight rows are never
+        touched.
         """
+        keep = to_db_time(keep_sent_posts_since) if keep_sent_posts_since else None
         async with self.transaction() as db:
             cursor = await db.execute(
                 "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'dropped') "
-                "AND created_at < ?",
-                (to_db_time(before),),
+                "AND created_at < ? AND NOT (? IS NOT NULL AND item LIKE 'post:%' "
+                "AND status = 'sent' AND sent_at >= ?)",
+                (to_db_time(before), keep, keep),
             )
             return int(cursor.rowcount or 0)
 

@@ -5,7 +5,7 @@ Kept apart from the SQL in ``outbox.py`` so that module stays about the table's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,17 @@ class OutboxRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Shown:
+    """What a post's sent message shows after an edit or a withdrawal reached it: recorded on
+    that message's row (``target``) with the outcome. ``payload`` the card now shown (None:
+    unchanged); ``shown`` None for the card, or 'deleted', 'tombstone', 'gone'."""
+
+    target: int
+    payload: str | None
+    shown: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one send, committed in a group with others (see ``Outbox.record``)."""
 
@@ -63,6 +74,38 @@ class Outcome:
     due_at: str | None = None
     attempts: int | None = None
     error: str | None = None
+    follow: Shown | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostMessage:
+    """A row about one post in one chat: its delivery (``post:ID``), or an edit (``edit:ID``)
+    or a withdrawal (``withdraw:ID``) of the message that delivery made."""
+
+    id: int
+    post_id: int
+    kind: str  # post, edit, withdraw
+    chat_key: str
+    status: str
+    payload: str
+    message_id: str | None
+    sent_at: datetime | None
+    shown: str | None
+    last_error: str | None
+    due_at: datetime
+
+
+@dataclass(slots=True)
+class PostPlan:
+    """What the messages of changed posts need (see ``Outbox.follow_posts``)."""
+
+    drop: list[tuple[int, str]] = field(default_factory=list)  # row id, reason
+    refresh: list[tuple[int, str]] = field(default_factory=list)  # pending row id, payload
+    resend: list[tuple[int, str]] = field(default_factory=list)  # row id, payload
+    arm: list[tuple[NewRow, datetime]] = field(default_factory=list)  # edit/withdraw, due
+
+    def __bool__(self) -> bool:
+        return bool(self.drop or self.refresh or self.resend or self.arm)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 import aiosqlite
 
@@ -30,42 +29,19 @@ from kcrush_bot.core.models import (
 from kcrush_bot.core.ports import UpsertResult
 from kcrush_bot.storage.db import Database, chunks, from_db_time, marks, to_db_time
 from kcrush_bot.storage.fts import fts_match, fts_terms
+from kcrush_bot.storage.post_life import PostLife
+from kcrush_bot.storage.post_rows import CATEGORY_TREE, NEWEST_FIRST, POST_COLUMNS, post_of
+from kcrush_bot.storage.post_upsert import upsert_posts
 
 log = logging.getLogger(__name__)
 
 # The title counts ten times the teaser in ranking: a word in the title is what a fan means.
 TITLE_WEIGHT = 10.0
 TEASER_WEIGHT = 1.0
+# A tag is a word the editors chose for the post: it counts more than the teaser.
+TAGS_WEIGHT = 5.0
 # Search ranks (bm25) among at most this many of a query's most recently stored matches.
 RANK_WINDOW = 2000
-
-_POST_COLUMNS = (
-    "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
-    "(SELECT group_concat(slug, ' ') FROM post_categories pc WHERE pc.post_id = p.id) AS cats"
-)
-_NEWEST_FIRST = (
-    f"(p.source IS '{SAMPLE_SOURCE}') ASC, coalesce(p.published_at, p.first_seen_at) DESC, "
-    "p.id DESC"
-)
-_CATEGORY_TREE = (
-    "WITH RECURSIVE tree(slug) AS ("
-    " SELECT ? UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug)"
-)
-
-
-def _post(row: sqlite3.Row) -> Post:
-    cats = row["cats"]
-    return Post(
-        id=row["id"],
-        url=row["url"],
-        guid=row["guid"],
-        title=row["title"],
-        teaser=row["teaser"],
-        image_url=row["image_url"],
-        published_at=from_db_time(row["published_at"]),
-        modified_at=from_db_time(row["modified_at"]),
-        categories=tuple(sorted(cats.split())) if cats else (),
-    )
 
 
 def _category(row: sqlite3.Row) -> Category:
@@ -73,8 +49,9 @@ def _category(row: sqlite3.Row) -> Category:
     return Category(row["slug"], row["name"], row["parent"], aliases)
 
 
-class PostRepository:
-    """Posts, categories and search over the shared database."""
+class PostRepository(PostLife):
+    """Posts, categories and search over the shared database (``PostLife``: withdrawals,
+    returns and the touches that carry them to sent messages)."""
 
     def __init__(self, db: Database) -> None:
         self._sample_gone = False
@@ -144,6 +121,7 @@ class PostRepository:
             SELECT c.slug, c.name, c.parent, c.aliases,
                    (SELECT count(DISTINCT pc.post_id) FROM tree
                       JOIN post_categories pc ON pc.slug = tree.slug
+                      JOIN posts p ON p.id = pc.post_id AND p.withdrawn_at IS NULL
                      WHERE tree.root = c.slug) AS posts
               FROM categories c ORDER BY c.slug
             """
@@ -152,132 +130,35 @@ class PostRepository:
 
     async def descendants(self, slug: str) -> list[str]:
         """``slug`` and every category below it."""
-        rows = await self._db.all(f"{_CATEGORY_TREE} SELECT slug FROM tree", (slug,))
+        rows = await self._db.all(f"{CATEGORY_TREE} SELECT slug FROM tree", (slug,))
         return [r["slug"] for r in rows]
 
     # -- posts -------------------------------------------------------------------------------
 
     async def upsert(
-        self, posts: Iterable[Post], *, source: str | None, pushable: bool
+        self,
+        posts: Iterable[Post],
+        *,
+        source: str | None,
+        pushable: bool,
+        authoritative: bool = False,
+        silent_before: datetime | None = None,
     ) -> UpsertResult:
-        """Store posts in one transaction: new ones inserted, edited ones updated.
+        """Store posts in one transaction (see ``storage.post_upsert``); a real source's first
+        reading replaces the bundled sample."""
 
-        A post is the same post when its canonical URL or its guid matches. ``pushable`` is
-        False for a silent archive (a source's first sight, a backfill, the sample): the
-        publisher never pushes those. Lookups and writes go in batches (``executemany``), since
-        each call crosses to aiosqlite's thread and per-statement round trips dominated.
-        """
-        result = UpsertResult()
-        posts = list(posts)
-        if not posts:
-            return result
-        stamp = self._db.now_db()
-        async with self._db.transaction() as conn:
-            by_url: dict[str, sqlite3.Row] = {}
-            by_guid: dict[str, sqlite3.Row] = {}
-            urls = list({p.url for p in posts})
-            guids = list({p.guid for p in posts if p.guid})
-            columns = "id, url, guid, title, teaser, image_url, published_at"
-            for chunk in chunks(urls):
-                sql = f"SELECT {columns} FROM posts WHERE url IN ({marks(chunk)})"
-                for found in await self._db.all(sql, chunk):
-                    by_url[found["url"]] = found
-            for chunk in chunks(guids):
-                sql = f"SELECT {columns} FROM posts WHERE guid IN ({marks(chunk)})"
-                for found in await self._db.all(sql, chunk):
-                    by_guid[found["guid"]] = found
+        async def replace_sample(conn: aiosqlite.Connection, seen: list[int]) -> None:
+            await self._replace_sample(conn, source, seen)
 
-            inserts: list[Post] = []
-            updates: list[tuple[Any, ...]] = []
-            known: dict[str, int | None] = {}  # url -> id (None: inserted in this batch)
-            for post in posts:
-                if post.url in known:
-                    continue  # the same post twice in one document (two category feeds)
-                row = by_url.get(post.url) or (by_guid.get(post.guid) if post.guid else None)
-                if row is None:
-                    inserts.append(post)
-                    known[post.url] = None
-                    continue
-                known[post.url] = row["id"]
-                current = (row["title"], row["teaser"], row["image_url"], row["published_at"])
-                incoming = (
-                    post.title,
-                    post.teaser or row["teaser"],
-                    post.image_url or row["image_url"],
-                    to_db_time(post.published_at) or row["published_at"],
-                )
-                # Fill a missing guid, unless another post already holds it (UNIQUE).
-                guid = (
-                    post.guid
-                    if post.guid and row["guid"] is None and post.guid not in by_guid
-                    else None
-                )
-                if incoming != current or guid:
-                    updates.append(
-                        (*incoming, to_db_time(post.modified_at), guid, stamp, row["id"])
-                    )
-                    if incoming != current:
-                        result.updated.append(row["id"])
-                    else:
-                        result.unchanged += 1
-                else:
-                    result.unchanged += 1
-
-            if updates:
-                await conn.executemany(
-                    "UPDATE posts SET title = ?, teaser = ?, image_url = ?, published_at = ?, "
-                    "modified_at = coalesce(?, modified_at), guid = coalesce(guid, ?), "
-                    "updated_at = ? WHERE id = ?",
-                    updates,
-                )
-            if inserts:
-                await conn.executemany(
-                    "INSERT INTO posts (url, guid, title, teaser, image_url, published_at, "
-                    "modified_at, source, first_seen_at, updated_at, pushable) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            p.url,
-                            p.guid if p.guid not in by_guid else None,
-                            p.title,
-                            p.teaser,
-                            p.image_url,
-                            to_db_time(p.published_at),
-                            to_db_time(p.modified_at),
-                            source,
-                            stamp,
-                            stamp,
-                            int(pushable),
-                        )
-                        for p in inserts
-                    ],
-                )
-                for chunk in chunks([p.url for p in inserts]):
-                    sql = f"SELECT id, url FROM posts WHERE url IN ({marks(chunk)})"
-                    for found in await self._db.all(sql, chunk):
-                        known[found["url"]] = found["id"]
-                # Report new ids in document order.
-                result.new.extend(int(known[p.url] or 0) for p in inserts)
-
-            links = [(known[p.url], slug) for p in posts for slug in p.categories]
-            if links:
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO categories (slug, name) VALUES (?, ?)",
-                    [(slug, slug.replace("-", " ").title()) for slug in {s for _, s in links}],
-                )
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO post_categories (post_id, slug) VALUES (?, ?)", links
-                )
-            tags = [(known[p.url], tag) for p in posts for tag in p.tags]
-            if tags:
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO post_tags (post_id, tag) VALUES (?, ?)", tags
-                )
-            if source != SAMPLE_SOURCE:
-                await self._replace_sample(
-                    conn, source, [i for i in known.values() if i is not None]
-                )
-        return result
+        return await upsert_posts(
+            self._db,
+            list(posts),
+            source=source,
+            pushable=pushable,
+            authoritative=authoritative,
+            silent_before=silent_before,
+            then=None if source == SAMPLE_SOURCE else replace_sample,
+        )
 
     async def _replace_sample(
         self, conn: aiosqlite.Connection, source: str | None, seen: list[int]
@@ -300,18 +181,18 @@ class PostRepository:
         self._sample_gone = True
 
     async def by_url(self, url: str) -> Post | None:
-        row = await self._db.one(f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.url = ?", (url,))
-        return _post(row) if row else None
+        row = await self._db.one(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.url = ?", (url,))
+        return post_of(row) if row else None
 
     async def by_ids(self, ids: Sequence[int]) -> list[Post]:
         if not ids:
             return []
         rows = await self._db.all(
-            f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.id IN ({marks(ids)}) "
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id IN ({marks(ids)}) "
             "ORDER BY coalesce(p.published_at, p.first_seen_at), p.id",
             list(ids),
         )
-        return [_post(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def tags(self, post_id: int) -> list[str]:
         rows = await self._db.all(
@@ -323,29 +204,33 @@ class PostRepository:
         """Newest posts first, optionally in a category or any of its children."""
         if category is None:
             rows = await self._db.all(
-                f"SELECT {_POST_COLUMNS} FROM posts p ORDER BY {_NEWEST_FIRST} LIMIT ?", (limit,)
+                f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at IS NULL "
+                f"ORDER BY {NEWEST_FIRST} LIMIT ?",
+                (limit,),
             )
         else:
             rows = await self._db.all(
                 f"""
-                {_CATEGORY_TREE}
-                SELECT {_POST_COLUMNS} FROM posts p
+                {CATEGORY_TREE}
+                SELECT {POST_COLUMNS} FROM posts p
                  WHERE p.id IN (SELECT post_id FROM post_categories
                                  WHERE slug IN (SELECT slug FROM tree))
-                 ORDER BY {_NEWEST_FIRST} LIMIT ?
+                   AND p.withdrawn_at IS NULL
+                 ORDER BY {NEWEST_FIRST} LIMIT ?
                 """,
                 (category, limit),
             )
-        return [_post(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def count(self) -> int:
-        row = await self._db.one("SELECT count(*) AS n FROM posts")
+        row = await self._db.one("SELECT count(*) AS n FROM posts WHERE withdrawn_at IS NULL")
         return int(row["n"]) if row else 0
 
     async def newest_at(self) -> datetime | None:
         """When the newest post was published (or first seen): the archive's freshness."""
         row = await self._db.one(
-            "SELECT max(coalesce(published_at, first_seen_at)) AS newest FROM posts"
+            "SELECT max(coalesce(published_at, first_seen_at)) AS newest FROM posts "
+            "WHERE withdrawn_at IS NULL"
         )
         return from_db_time(row["newest"]) if row else None
 
@@ -369,14 +254,14 @@ class PostRepository:
                 SELECT category FROM subscriptions WHERE chat_key = ? AND active = 1
                 UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug
             )
-            SELECT {_POST_COLUMNS} FROM posts p
+            SELECT {POST_COLUMNS} FROM posts p
              WHERE p.id IN (SELECT post_id FROM post_categories WHERE slug IN (SELECT slug FROM tree))
-               AND p.first_seen_at > ? AND p.pushable >= ?
+               AND p.first_seen_at > ? AND p.pushable >= ? AND p.withdrawn_at IS NULL
              ORDER BY coalesce(p.published_at, p.first_seen_at), p.id LIMIT ?
             """,
             (chat.key, to_db_time(since) or "", int(pushable_only), limit),
         )
-        return [_post(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     # -- search ------------------------------------------------------------------------------
 
@@ -424,11 +309,11 @@ class PostRepository:
         rows = await self._db.all(
             f"""
             WITH ranked AS (
-                SELECT rowid, bm25(posts_fts, ?, ?) AS score FROM posts_fts
+                SELECT rowid, bm25(posts_fts, ?, ?, ?) AS score FROM posts_fts
                  WHERE posts_fts MATCH ? AND rowid >= ?
                  ORDER BY score, rowid DESC LIMIT ? OFFSET ?
             )
-            SELECT {_POST_COLUMNS},
+            SELECT {POST_COLUMNS},
                    snippet(posts_fts, -1, ?, ?, '…', 16) AS snip,
                    ranked.score AS score
               FROM ranked  -- CROSS JOIN keeps this order: look up the page's rows only
@@ -440,6 +325,7 @@ class PostRepository:
             (
                 TITLE_WEIGHT,
                 TEASER_WEIGHT,
+                TAGS_WEIGHT,
                 match,
                 floor["rowid"] if floor else 0,
                 limit,
@@ -449,7 +335,7 @@ class PostRepository:
                 match,
             ),
         )
-        hits = [SearchHit(_post(r), r["snip"] or "", -float(r["score"])) for r in rows]
+        hits = [SearchHit(post_of(r), r["snip"] or "", -float(r["score"])) for r in rows]
         if offset == 0 and len(hits) < limit:
             return hits, len(hits)
         count = await self._db.one(
@@ -467,9 +353,10 @@ class PostRepository:
         the page is read, and its presence says whether a next page exists."""
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self._db.all(
-            f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.title LIKE ? ESCAPE '\\' "
-            f"ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.title LIKE ? ESCAPE '\\' "
+            "AND p.withdrawn_at IS NULL "
+            f"ORDER BY {NEWEST_FIRST} LIMIT ? OFFSET ?",
             (pattern, limit + 1, offset),
         )
-        hits = [SearchHit(_post(r), r["teaser"][:160], 0.0) for r in rows[:limit]]
+        hits = [SearchHit(post_of(r), r["teaser"][:160], 0.0) for r in rows[:limit]]
         return hits, offset + len(rows)

@@ -26,6 +26,7 @@ _STATE_COLUMNS = (
     "last_error",
     "failures",
     "next_poll_at",
+    "cursor",
 )
 
 
@@ -53,8 +54,10 @@ class SourceRepository:
         last_modified: str | None = None,
         error: str | None = None,
         next_poll_at: datetime | None = None,
+        cursor: str | None = None,
     ) -> None:
-        """Remember a poll's outcome: validators for the next conditional GET, or the failure."""
+        """Remember a poll's outcome: validators for the next conditional GET and the kind's
+        cursor for the next poll, or the failure (which keeps both as they were)."""
         stamp = self._db.now_db()
         nxt = to_db_time(next_poll_at)
         async with self._db.transaction() as conn:
@@ -65,11 +68,11 @@ class SourceRepository:
             )
             if ok:
                 await conn.execute(
-                    "UPDATE sources SET etag = ?, last_modified = ?, "
+                    "UPDATE sources SET etag = ?, last_modified = ?, cursor = ?, "
                     "first_seen_at = coalesce(first_seen_at, ?), last_polled_at = ?, "
                     "last_ok_at = ?, last_error = NULL, failures = 0, next_poll_at = ? "
                     "WHERE name = ?",
-                    (etag, last_modified, stamp, stamp, stamp, nxt, name),
+                    (etag, last_modified, cursor, stamp, stamp, stamp, nxt, name),
                 )
             else:
                 await conn.execute(

@@ -79,6 +79,8 @@ class Store:
             newest_post_at=await self.posts.newest_at(),
             last_poll_at=await self.sources.last_poll_at(),
             outbox=await self.outbox.counts(),
+            withdrawn_posts=await self.posts.count_withdrawn(),
+            **await self.outbox.followed(),
         )
 
 

@@ -67,6 +67,11 @@ async def status(call: Invocation) -> list[Reply]:
     )
     if stats.outbox:
         lines.append("Outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outbox.items())))
+    if stats.edits or stats.withdrawals or stats.withdrawn_posts:
+        lines.append(
+            f"Messages edited: {stats.edits}, withdrawn: {stats.withdrawals} "
+            f"({stats.withdrawn_posts} posts withdrawn)"
+        )
     inactive = await service.store.chats.inactive()
     if inactive:
         lines.append(f"Chats paused because the platform refused them: {len(inactive)}")

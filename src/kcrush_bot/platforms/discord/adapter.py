@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aiohttp
@@ -42,7 +42,13 @@ from discord import app_commands
 
 from kcrush_bot.core.commands.registry import Arg, Command, Registry, join_options
 from kcrush_bot.core.commands.service import CommandService
-from kcrush_bot.core.errors import BadInput, ConfigError, KcrushError, PermanentDelivery
+from kcrush_bot.core.errors import (
+    BadInput,
+    ConfigError,
+    KcrushError,
+    MessageGone,
+    PermanentDelivery,
+)
 from kcrush_bot.core.models import ChatKind, ChatRef
 from kcrush_bot.core.permissions import Access, Caller
 from kcrush_bot.core.render.discord import render_reply
@@ -53,7 +59,7 @@ from kcrush_bot.platforms.discord.commands import (
     CHOICES_LIMIT,
     add_registry_commands,
 )
-from kcrush_bot.platforms.discord.errors import translate
+from kcrush_bot.platforms.discord.errors import UNKNOWN_MESSAGE, translate
 from kcrush_bot.platforms.discord.messages import (
     NO_MENTIONS,
     ActionButton,
@@ -459,6 +465,64 @@ class DiscordPlatform:
                 log.warning("Discord send to %s failed: %s", chat.key, error)
                 raise error from exc
         return ids
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        """Replace messages sent earlier (by the bot or the channel's webhook) with ``reply``;
+        ``MessageGone`` when they were deleted meanwhile."""
+        payloads = render_reply(reply)
+        await self._change(chat, list(zip(message_ids, payloads, strict=False)), edit=True)
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        """Delete messages sent earlier. The bot may always delete its own messages."""
+        await self._change(chat, [(m, {}) for m in message_ids], edit=False)
+
+    async def _change(
+        self, chat: ChatRef, targets: Sequence[tuple[str, dict[str, Any]]], *, edit: bool
+    ) -> None:
+        if self.client is None:
+            raise RuntimeError("DiscordPlatform.edit/delete outside `async with`")
+        if chat.platform != PLATFORM or not chat.chat_id.isdigit():
+            raise PermanentDelivery(f"{chat.key} is not a Discord channel")
+        gone = 0
+        for message_id, payload in targets:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    await self._change_one(chat.chat_id, int(message_id), payload, edit=edit)
+            except discord.NotFound as exc:
+                if exc.code != UNKNOWN_MESSAGE:
+                    raise translate(exc, chat.key) from exc
+                gone += 1  # deleted by someone in the channel meanwhile
+            except KcrushError:
+                raise
+            except Exception as exc:
+                error = translate(exc, chat.key)
+                log.warning(
+                    "Discord %s in %s failed: %s", "edit" if edit else "delete", chat.key, error
+                )
+                raise error from exc
+        if targets and gone == len(targets):
+            raise MessageGone(f"Discord: the message in {chat.key} is gone")
+
+    async def _change_one(
+        self, channel_id: str, message_id: int, payload: dict[str, Any], *, edit: bool
+    ) -> None:
+        assert self.client is not None
+        webhook = self._webhooks.get(channel_id)
+        kwargs = edit_kwargs(payload)
+        if webhook is not None:
+            kwargs.pop("view", None)  # webhook messages carry no buttons
+            if edit:
+                await webhook.edit_message(message_id, **kwargs)
+            else:
+                await webhook.delete_message(message_id)
+            return
+        message = self.client.get_partial_messageable(int(channel_id)).get_partial_message(
+            message_id
+        )
+        if edit:
+            await message.edit(**kwargs)
+        else:
+            await message.delete()
 
     async def _send_payload(self, channel_id: str, payload: dict[str, Any]) -> str:
         assert self.client is not None

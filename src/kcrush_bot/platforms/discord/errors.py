@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Discord's JSON error codes that mean "this target is gone or closed to us".
 UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008  # an edit or deletion of a message someone deleted meanwhile
 UNKNOWN_WEBHOOK = 10015
 MISSING_ACCESS = 50001
 CANNOT_SEND_TO_USER = 50007

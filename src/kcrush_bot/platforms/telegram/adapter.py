@@ -70,7 +70,7 @@ from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCa
 from kcrush_bot.core.text import shorten
 from kcrush_bot.logs import RedactSecrets
 from kcrush_bot.platforms.handling import Handling
-from kcrush_bot.platforms.telegram import errors
+from kcrush_bot.platforms.telegram import changes, errors
 from kcrush_bot.platforms.telegram.health import PollingRequest
 from kcrush_bot.platforms.telegram.updates import (
     PLATFORM,
@@ -613,6 +613,15 @@ class TelegramPlatform:
         for call, fallback in _with_fallbacks(reply):
             ids.append(await self._deliver(chat, call, fallback))
         return ids
+
+    async def edit(self, chat: ChatRef, message_ids: Sequence[str], reply: Reply) -> None:
+        """Show ``reply`` in messages sent earlier (see ``telegram.changes``)."""
+        bot = self.application.bot
+        await changes.edit_messages(bot, _chat_id(chat.chat_id), message_ids, reply)
+
+    async def delete(self, chat: ChatRef, message_ids: Sequence[str]) -> None:
+        """Delete messages sent earlier; ``CannotDelete`` where Telegram refuses."""
+        await changes.delete_messages(self.application.bot, _chat_id(chat.chat_id), message_ids)
 
     async def send_card(self, chat: ChatRef, card: TeaserCard) -> str:
         """One teaser card: a photo with a caption when it has an image, else text + preview."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -28,10 +29,14 @@ CategoryRow = tuple[int, str, str, int]
 
 @dataclass(frozen=True, slots=True)
 class Validators:
-    """What the next conditional read sends: an HTTP ETag / Last-Modified, or a file's stamp."""
+    """What the next read sends: an HTTP ETag / Last-Modified or a file's stamp for a conditional
+    read, and ``cursor``, the kind's own note of where the next poll starts (the WordPress kind
+    keeps the newest modification and publication times it has seen). The engine stores all
+    three with the source and hands them back unread."""
 
     etag: str | None = None
     last_modified: str | None = None
+    cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,9 @@ class Document:
     validators: Validators = Validators()
     headers: Mapping[str, str] = field(default_factory=dict)
     not_modified: bool = False
+    # A post new to the archive but published before this is not news (an old post edited,
+    # seen only because the kind asks for changes): it is archived silently.
+    news_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,9 @@ class SourceKind(Protocol):
 
     name: str  # as configured, shown in reports and stored with the source
     categories_from_url: bool  # the source URL's category path adds that category to every post
+    # Its readings are the site's own record of a post (the WordPress REST API): they set every
+    # field as given, and other kinds' readings of the same post no longer change it.
+    authoritative: bool
 
     def claims(self, target: str) -> bool:
         """Whether an ad-hoc target (``ingest URL-or-path``) is this kind by its shape alone."""
@@ -126,6 +137,7 @@ class HttpKind(ABC):
 
     name: str
     categories_from_url: bool = False
+    authoritative: bool = False
 
     @abstractmethod
     def parse(self, body: bytes, ctx: ParseContext) -> Parsed:

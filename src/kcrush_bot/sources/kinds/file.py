@@ -31,6 +31,7 @@ def _parse(body: bytes, ctx: ParseContext) -> Parsed:
 class LocalFileKind:
     name = "file"
     categories_from_url = False
+    authoritative = False  # an import or a test file, not the site's own record
 
     def claims(self, target: str) -> bool:
         return not is_web_url(target)  # file.py expands ~ itself

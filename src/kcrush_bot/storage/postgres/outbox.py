@@ -37,6 +37,7 @@ from kcrush_bot.storage.outbox import (
     platform_range,
 )
 from kcrush_bot.storage.postgres.db import PgDatabase, affected, clean, clean_or_none
+from kcrush_bot.storage.postgres.outbox_life import PgPostMessages
 
 ERROR_CHARS = 500
 
@@ -55,8 +56,9 @@ def _time(value: str | None) -> datetime | None:
     return from_db_time(value) if value else None
 
 
-class PgOutbox:
-    """The outbox table on the shared PostgreSQL database."""
+class PgOutbox(PgPostMessages):
+    """The outbox table on the shared PostgreSQL database (``PgPostMessages``: the rows of
+    changed posts)."""
 
     def __init__(self, db: PgDatabase) -> None:
         self.db = db
@@ -96,7 +98,8 @@ class PgOutbox:
         """Pushable posts not yet fanned out: (id, publication time), oldest first."""
         rows = await self.db.all(
             "SELECT id, coalesce(published_at, first_seen_at) AS at FROM posts "
-            "WHERE pushable AND enqueued_at IS NULL ORDER BY 2, id LIMIT $1",
+            "WHERE pushable AND enqueued_at IS NULL AND withdrawn_at IS NULL "
+            "ORDER BY 2, id LIMIT $1",
             limit,
         )
         return [(int(r["id"]), to_db_time(r["at"])) for r in rows]
@@ -266,7 +269,18 @@ class PgOutbox:
         failed = [
             (o.attempts, clean_or_none(o.error), o.row_id) for o in outcomes if o.status == FAILED
         ]
+        follow = [
+            (clean_or_none(o.follow.payload), o.follow.shown, o.follow.target)
+            for o in outcomes
+            if o.status == SENT and o.follow is not None
+        ]
         async with self.transaction() as db:
+            if follow:
+                # What the post's message shows now, committed with the edit's own outcome.
+                await db.executemany(
+                    "UPDATE outbox SET payload = coalesce($1, payload), shown = $2 WHERE id = $3",
+                    follow,
+                )
             if sent:
                 await db.executemany(
                     "UPDATE outbox SET status = 'sent', sent_at = $1, message_id = $2, "
@@ -383,11 +397,17 @@ class PgOutbox:
 
     # -- figures -------------------------------------------------------------------------------
 
-    async def prune(self, before: datetime) -> int:
-        """Forget finished rows (sent, failed, dropped) created before ``before``."""
+    async def prune(
+        self, before: datetime, *, keep_sent_posts_since: datetime | None = None
+    ) -> int:
+        """Forget finished rows (sent, failed, dropped) created before ``before``, but a post's
+        delivery sent after ``keep_sent_posts_since``: an edit finds its message through it."""
         status = await self.db.execute(
-            "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'dropped') AND created_at < $1",
+            "DELETE FROM outbox WHERE status IN ('sent', 'failed', 'dropped') AND created_at < $1 "
+            "AND NOT ($2::timestamptz IS NOT NULL AND item LIKE 'post:%' AND status = 'sent' "
+            "AND sent_at >= $2)",
             as_utc(before),
+            as_utc(keep_sent_posts_since) if keep_sent_posts_since else None,
         )
         return affected(status)
 

@@ -11,7 +11,8 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+
+import asyncpg
 
 from kcrush_bot.core.models import (
     SAMPLE_SOURCE,
@@ -24,6 +25,8 @@ from kcrush_bot.core.models import (
 from kcrush_bot.storage import UpsertResult
 from kcrush_bot.storage.postgres import search as pg_search
 from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none, maybe_utc
+from kcrush_bot.storage.postgres.post_life import PgPostLife
+from kcrush_bot.storage.postgres.post_upsert import upsert_posts
 from kcrush_bot.storage.postgres.records import (
     NEWEST_FIRST,
     POST_COLUMNS,
@@ -52,8 +55,9 @@ def _storable(post: Post) -> Post:
     )
 
 
-class PgPostRepository:
-    """Posts, categories and search over the shared PostgreSQL database."""
+class PgPostRepository(PgPostLife):
+    """Posts, categories and search over the shared PostgreSQL database (``PgPostLife``:
+    withdrawals, returns and the touches that carry them to sent messages)."""
 
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
@@ -132,6 +136,7 @@ class PgPostRepository:
             SELECT c.slug, c.name, c.parent, c.aliases,
                    (SELECT count(DISTINCT pc.post_id) FROM tree
                       JOIN post_categories pc ON pc.slug = tree.slug
+                      JOIN posts p ON p.id = pc.post_id AND p.withdrawn_at IS NULL
                      WHERE tree.root = c.slug) AS posts
               FROM categories c ORDER BY c.slug
             """
@@ -146,133 +151,43 @@ class PgPostRepository:
     # -- posts -------------------------------------------------------------------------------
 
     async def upsert(
-        self, posts: Iterable[Post], *, source: str | None, pushable: bool
+        self,
+        posts: Iterable[Post],
+        *,
+        source: str | None,
+        pushable: bool,
+        authoritative: bool = False,
+        silent_before: datetime | None = None,
     ) -> UpsertResult:
-        """Store posts in one transaction: new ones inserted, edited ones updated.
+        """Store posts in one transaction, by the rules of the SQLite store's upsert
+        (``storage.post_upsert``); see ``storage.postgres.post_upsert``."""
 
-        A post is the same post when its canonical URL or its guid matches. ``pushable`` is
-        False for a silent archive (a source's first sight, a backfill, the sample).
-        """
-        result = UpsertResult()
-        posts = [_storable(p) for p in posts]
-        if not posts:
-            return result
-        stamp = self._db.now_utc()
-        async with self._db.transaction() as conn:
-            columns = "id, url, guid, title, teaser, image_url, published_at"
-            by_url = {
-                r["url"]: r
-                for r in await conn.fetch(
-                    f"SELECT {columns} FROM posts WHERE url = ANY($1::text[])",
-                    list({p.url for p in posts}),
-                )
-            }
-            by_guid = {
-                r["guid"]: r
-                for r in await conn.fetch(
-                    f"SELECT {columns} FROM posts WHERE guid = ANY($1::text[])",
-                    list({p.guid for p in posts if p.guid}),
-                )
-            }
+        async def replace_sample(conn: asyncpg.Connection, seen: list[int]) -> None:
+            await self._replace_sample(conn, source, seen)
 
-            inserts: list[Post] = []
-            updates: list[tuple[Any, ...]] = []
-            known: dict[str, int | None] = {}  # url -> id (None: inserted in this batch)
-            for post in posts:
-                if post.url in known:
-                    continue  # the same post twice in one document (two category feeds)
-                row = by_url.get(post.url) or (by_guid.get(post.guid) if post.guid else None)
-                if row is None:
-                    inserts.append(post)
-                    known[post.url] = None
-                    continue
-                known[post.url] = row["id"]
-                current = (row["title"], row["teaser"], row["image_url"], row["published_at"])
-                incoming = (
-                    post.title,
-                    post.teaser or row["teaser"],
-                    post.image_url or row["image_url"],
-                    maybe_utc(post.published_at) or row["published_at"],
-                )
-                # Fill a missing guid, unless another post already holds it (UNIQUE).
-                guid = (
-                    post.guid
-                    if post.guid and row["guid"] is None and post.guid not in by_guid
-                    else None
-                )
-                if incoming != current or guid:
-                    updates.append((*incoming, maybe_utc(post.modified_at), guid, stamp, row["id"]))
-                    if incoming != current:
-                        result.updated.append(row["id"])
-                    else:
-                        result.unchanged += 1
-                else:
-                    result.unchanged += 1
+        return await upsert_posts(
+            self._db,
+            [_storable(p) for p in posts],
+            source=source,
+            pushable=pushable,
+            authoritative=authoritative,
+            silent_before=silent_before,
+            then=None if source == SAMPLE_SOURCE or self._sample_gone else replace_sample,
+        )
 
-            if updates:
-                await conn.executemany(
-                    "UPDATE posts SET title = $1, teaser = $2, image_url = $3, published_at = $4, "
-                    "modified_at = coalesce($5, modified_at), guid = coalesce(guid, $6), "
-                    "updated_at = $7 WHERE id = $8",
-                    updates,
-                )
-            if inserts:
-                # One statement for the batch; the ids come back in the order given.
-                ids = await conn.fetch(
-                    "INSERT INTO posts (url, guid, title, teaser, image_url, published_at, "
-                    "modified_at, source, first_seen_at, updated_at, pushable) "
-                    "SELECT u.url, u.guid, u.title, u.teaser, u.image_url, u.published_at, "
-                    "u.modified_at, $8, $9, $9, $10 "
-                    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-                    "$6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY "
-                    "AS u(url, guid, title, teaser, image_url, published_at, modified_at, n) "
-                    "ORDER BY u.n RETURNING id, url",
-                    [p.url for p in inserts],
-                    [p.guid if p.guid not in by_guid else None for p in inserts],
-                    [p.title for p in inserts],
-                    [p.teaser for p in inserts],
-                    [p.image_url for p in inserts],
-                    [maybe_utc(p.published_at) for p in inserts],
-                    [maybe_utc(p.modified_at) for p in inserts],
-                    source,
-                    stamp,
-                    pushable,
-                )
-                for found in ids:
-                    known[found["url"]] = found["id"]
-                # Report new ids in document order.
-                result.new.extend(int(known[p.url] or 0) for p in inserts)
-
-            links = [(known[p.url], slug) for p in posts for slug in p.categories]
-            if links:
-                await conn.executemany(
-                    "INSERT INTO categories (slug, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [(slug, slug.replace("-", " ").title()) for slug in {s for _, s in links}],
-                )
-                await conn.executemany(
-                    "INSERT INTO post_categories (post_id, slug) VALUES ($1, $2) "
-                    "ON CONFLICT DO NOTHING",
-                    links,
-                )
-            tags = [(known[p.url], tag) for p in posts for tag in p.tags]
-            if tags:
-                await conn.executemany(
-                    "INSERT INTO post_tags (post_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    tags,
-                )
-            if source != SAMPLE_SOURCE and not self._sample_gone:
-                # A real source has been read: the sample leaves the archive, except the posts
-                # this source also delivered, which are its posts now.
-                seen = [i for i in known.values() if i is not None]
-                await conn.execute(
-                    "UPDATE posts SET source = $1 WHERE source = $2 AND id = ANY($3::bigint[])",
-                    source,
-                    SAMPLE_SOURCE,
-                    seen,
-                )
-                await conn.execute("DELETE FROM posts WHERE source = $1", SAMPLE_SOURCE)
-                self._sample_gone = True
-        return result
+    async def _replace_sample(
+        self, conn: asyncpg.Connection, source: str | None, seen: list[int]
+    ) -> None:
+        """A real source has been read: the sample leaves the archive, except the posts this
+        source also delivered, which are its posts now."""
+        await conn.execute(
+            "UPDATE posts SET source = $1 WHERE source = $2 AND id = ANY($3::bigint[])",
+            source,
+            SAMPLE_SOURCE,
+            seen,
+        )
+        await conn.execute("DELETE FROM posts WHERE source = $1", SAMPLE_SOURCE)
+        self._sample_gone = True
 
     async def by_url(self, url: str) -> Post | None:
         row = await self._db.one(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.url = $1", url)
@@ -298,7 +213,9 @@ class PgPostRepository:
         """Newest posts first, optionally in a category or any of its children."""
         if category is None:
             rows = await self._db.all(
-                f"SELECT {POST_COLUMNS} FROM posts p ORDER BY {NEWEST_FIRST} LIMIT $1", limit
+                f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at IS NULL "
+                f"ORDER BY {NEWEST_FIRST} LIMIT $1",
+                limit,
             )
         else:
             rows = await self._db.all(
@@ -307,6 +224,7 @@ class PgPostRepository:
                 SELECT {POST_COLUMNS} FROM posts p
                  WHERE p.id IN (SELECT post_id FROM post_categories
                                  WHERE slug IN (SELECT slug FROM tree))
+                   AND p.withdrawn_at IS NULL
                  ORDER BY {NEWEST_FIRST} LIMIT $2
                 """,
                 category,
@@ -315,12 +233,13 @@ class PgPostRepository:
         return [post_from_record(r) for r in rows]
 
     async def count(self) -> int:
-        return int(await self._db.value("SELECT count(*) FROM posts"))
+        return int(await self._db.value("SELECT count(*) FROM posts WHERE withdrawn_at IS NULL"))
 
     async def newest_at(self) -> datetime | None:
         """When the newest post was published (or first seen): the archive's freshness."""
         value: datetime | None = await self._db.value(
-            "SELECT max(coalesce(published_at, first_seen_at)) FROM posts"
+            "SELECT max(coalesce(published_at, first_seen_at)) FROM posts "
+            "WHERE withdrawn_at IS NULL"
         )
         return value
 
@@ -346,7 +265,7 @@ class PgPostRepository:
             SELECT {POST_COLUMNS} FROM posts p
              WHERE p.id IN (SELECT post_id FROM post_categories WHERE slug IN (SELECT slug FROM tree))
                AND ($2::timestamptz IS NULL OR p.first_seen_at > $2)
-               AND (p.pushable OR NOT $3)
+               AND (p.pushable OR NOT $3) AND p.withdrawn_at IS NULL
              ORDER BY coalesce(p.published_at, p.first_seen_at), p.id LIMIT $4
             """,
             chat.key,

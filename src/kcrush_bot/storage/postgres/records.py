@@ -10,7 +10,7 @@ from kcrush_bot.core.models import SAMPLE_SOURCE, Category, Post
 # A post and its category slugs (sorted, as the model keeps them), in one row.
 POST_COLUMNS = (
     "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
-    "array(SELECT pc.slug FROM post_categories pc WHERE pc.post_id = p.id ORDER BY pc.slug) "
+    "p.tags, p.wp_id, array(SELECT pc.slug FROM post_categories pc WHERE pc.post_id = p.id ORDER BY pc.slug) "
     "AS cats"
 )
 # Real posts before the bundled sample's (see ``SAMPLE_SOURCE``), then newest first.
@@ -43,6 +43,8 @@ def post_from_record(row: Any) -> Post:
         published_at=row["published_at"],
         modified_at=row["modified_at"],
         categories=tuple(row["cats"] or ()),
+        tags=tuple(row["tags"].split("\n")) if row["tags"] else (),
+        wp_id=row["wp_id"],
     )
 
 

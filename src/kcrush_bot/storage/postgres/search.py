@@ -32,10 +32,12 @@ from kcrush_bot.storage.postgres.records import (
     post_from_record,
 )
 
-# ts_rank's weights for D, C, B, A: the title (A) counts ten times the teaser (B), as on SQLite.
+# ts_rank's weights for D, C, B, A: the title (A) counts ten times the teaser (B) and twice the
+# tags (C), as on SQLite. A withdrawn post has no search_vector: search never finds it.
 TITLE_WEIGHT = 1.0
 TEASER_WEIGHT = 0.1
-RANK_WEIGHTS = [0.0, 0.0, TEASER_WEIGHT, TITLE_WEIGHT]
+TAGS_WEIGHT = 0.5
+RANK_WEIGHTS = [0.0, TAGS_WEIGHT, TEASER_WEIGHT, TITLE_WEIGHT]
 # Ranking scores every match it considers; a common word matches most of the archive, so only
 # this many of a query's most recently stored matches are ranked.
 RANK_WINDOW = 2000
@@ -226,7 +228,7 @@ async def _substring_search(
         )
     n = len(needles)
     rows = await db.fetch(
-        f"SELECT {POST_COLUMNS} FROM posts p WHERE {where} "
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE {where} AND p.withdrawn_at IS NULL "
         f"ORDER BY {NEWEST_FIRST} LIMIT ${n + 1} OFFSET ${n + 2}",
         *[like_pattern(needle) for needle in needles],
         limit + 1,

@@ -27,6 +27,7 @@ _STATE_COLUMNS = (
     "last_error",
     "failures",
     "next_poll_at",
+    "cursor",
 )
 
 
@@ -58,8 +59,10 @@ class PgSourceRepository:
         last_modified: str | None = None,
         error: str | None = None,
         next_poll_at: datetime | None = None,
+        cursor: str | None = None,
     ) -> None:
-        """Remember a poll's outcome: validators for the next conditional GET, or the failure."""
+        """Remember a poll's outcome: validators for the next conditional GET and the kind's
+        cursor for the next poll, or the failure (which keeps both as they were)."""
         stamp = self._db.now_utc()
         nxt = maybe_utc(next_poll_at)
         async with self._db.transaction() as conn:
@@ -74,13 +77,14 @@ class PgSourceRepository:
                 await conn.execute(
                     "UPDATE sources SET etag = $1, last_modified = $2, "
                     "first_seen_at = coalesce(first_seen_at, $3), last_polled_at = $3, "
-                    "last_ok_at = $3, last_error = NULL, failures = 0, next_poll_at = $4 "
-                    "WHERE name = $5",
+                    "last_ok_at = $3, last_error = NULL, failures = 0, next_poll_at = $4, "
+                    "cursor = $6 WHERE name = $5",
                     clean_or_none(etag),
                     clean_or_none(last_modified),
                     stamp,
                     nxt,
                     name,
+                    clean_or_none(cursor),
                 )
             else:
                 await conn.execute(

@@ -71,6 +71,8 @@ class PgStore:
             newest_post_at=await self.posts.newest_at(),
             last_poll_at=await self.sources.last_poll_at(),
             outbox=await self.outbox.counts(),
+            withdrawn_posts=await self.posts.count_withdrawn(),
+            **await self.outbox.followed(),
         )
 
 
