@@ -5,8 +5,9 @@ it burns is not the bot's), each a broadcast of one new post to N subscribed cha
 real publisher and adapter:
 
 * ``quiet``: nobody types. The broadcast's sustained rate, and how long a command's store read
-  takes while the broadcast commits its outcomes (a probe runs ``/search`` every 100 ms, and
-  for two seconds before the broadcast, for comparison).
+  takes while the broadcast commits its outcomes: a probe runs ``/search`` every 100 ms,
+  alternately on the store's read connection and, as before it had one, on the writer's
+  connection (for two seconds before the broadcast too, for comparison).
 * ``fans``: F of the subscribed chats each send one command at a random moment during the
   broadcast (``/latest 1 kpop`` or ``/search tour``): on Telegram as updates over long
   polling, on Discord as slash commands over the fake gateway.
@@ -273,16 +274,25 @@ def connect(platform: str, hello: dict[str, Any], service: CommandService) -> An
     )
 
 
-async def probe_reads(service: CommandService, stop: asyncio.Event) -> list[float]:
-    """How long a fan's ``search`` takes (the store read and the reply built), every 100 ms."""
+async def probe_reads(
+    service: CommandService, store: Store, stop: asyncio.Event
+) -> dict[str, list[float]]:
+    """How long a fan's ``search`` takes (the store read and the reply built), every 100 ms,
+    alternately on the read connection and on the writer's (where all reads went before)."""
     caller = Caller("console", ChatRef("console", "probe"), ChatKind.PRIVATE, "probe")
-    took = []
-    while not stop.is_set():
-        started = time.perf_counter()
-        await service.dispatch(caller, "search", "tour")
-        took.append(time.perf_counter() - started)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), PROBE_EVERY)
+    connections = {"reader": store.db.reader, "writer": store.db.connection}
+    took: dict[str, list[float]] = {name: [] for name in connections}
+    try:
+        while not stop.is_set():
+            for name, connection in connections.items():
+                store.db.reader = connection
+                started = time.perf_counter()
+                await service.dispatch(caller, "search", "tour")
+                took[name].append(time.perf_counter() - started)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PROBE_EVERY / 2)
+    finally:
+        store.db.reader = connections["reader"]
     return took
 
 
@@ -291,8 +301,8 @@ async def run(platform: str, chats: int, fans: int, seed: int) -> dict[str, Any]
     settings = settings_mod.from_dict({"bot": {"sample_archive": False}})
     keys = chat_keys(platform, chats)
     fake = await FakeProcess.start(platform)
-    idle: list[float] = []
-    during: list[float] = []
+    idle: dict[str, list[float]] = {}
+    during: dict[str, list[float]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             async with Store.open(Path(tmp) / "bench.db") as store:
@@ -306,12 +316,12 @@ async def run(platform: str, chats: int, fans: int, seed: int) -> dict[str, Any]
                     queued = await publisher.enqueue_new_posts()
                     if not fans:
                         stop = asyncio.Event()
-                        probe = asyncio.create_task(probe_reads(service, stop))
+                        probe = asyncio.create_task(probe_reads(service, store, stop))
                         await asyncio.sleep(2.0)
                         stop.set()
                         idle = await probe
                         stop.clear()
-                        probe = asyncio.create_task(probe_reads(service, stop))
+                        probe = asyncio.create_task(probe_reads(service, store, stop))
                     typing = asyncio.create_task(
                         type_commands(fake, platform, keys, fans, seed, chats / LIMITS[platform])
                     )
@@ -346,10 +356,11 @@ async def type_commands(
             await fake.tell(op="fan", chat=chat, command=rng.choice(COMMANDS["discord"]))
 
 
-def _quantiles(values: list[float]) -> dict[str, float | None]:
+def _quantiles(values: list[float], scale: float = 1.0) -> dict[str, float | None]:
+    """Median, p95 and worst, times ``scale`` (1000 for milliseconds), to three decimals."""
     if not values:
         return {"median": None, "p95": None, "worst": None}
-    ordered = sorted(values)
+    ordered = sorted(v * scale for v in values)
     p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
     return {
         "median": round(statistics.median(ordered), 3),
@@ -366,8 +377,8 @@ def summarise(
     delivered: int,
     wall: float,
     stats: dict[str, Any],
-    idle: list[float],
-    during: list[float],
+    idle: dict[str, list[float]],
+    during: dict[str, list[float]],
 ) -> dict[str, Any]:
     limit = LIMITS[platform]
     times = sorted(stats["broadcast_times"])
@@ -398,13 +409,10 @@ def summarise(
         result["reply_seconds"] = _quantiles(firsts)
         result["whole_answer_seconds"] = _quantiles(wholes)
     else:
-        result["read_ms_idle"] = {k: _ms(v) for k, v in _quantiles(idle).items()}
-        result["read_ms_during_broadcast"] = {k: _ms(v) for k, v in _quantiles(during).items()}
+        for when, took in (("idle", idle), ("during_broadcast", during)):
+            for name, values in took.items():
+                result[f"search_ms_{when}_{name}"] = _quantiles(values, 1000.0)
     return result
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 2)
 
 
 def show(result: dict[str, Any]) -> None:
@@ -426,13 +434,14 @@ def show(result: dict[str, Any]) -> None:
             flush=True,
         )
     else:
-        idle, during = result["read_ms_idle"], result["read_ms_during_broadcast"]
-        print(
-            f"{'':15}a command's read (/search): idle median {idle['median']} ms, p95 "
-            f"{idle['p95']} ms, worst {idle['worst']} ms; during the broadcast median "
-            f"{during['median']} ms, p95 {during['p95']} ms, worst {during['worst']} ms",
-            flush=True,
-        )
+        for name, label in (("reader", "read connection"), ("writer", "writer's connection")):
+            idle, during = (result[f"search_ms_{w}_{name}"] for w in ("idle", "during_broadcast"))
+            print(
+                f"{'':15}/search on the {label}: idle median {idle['median']} ms, p95 "
+                f"{idle['p95']} ms, worst {idle['worst']} ms; during the broadcast median "
+                f"{during['median']} ms, p95 {during['p95']} ms, worst {during['worst']} ms",
+                flush=True,
+            )
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -1,6 +1,9 @@
 """The one database every repository shares: its connection, transaction lock, clock and times.
 
-One aiosqlite connection over a WAL database, opened with the migrations applied. Every stored
+One aiosqlite connection over a WAL database, opened with the migrations applied, writes and
+reads inside a transaction; a second one, query-only, takes every other read (``one``, ``all``).
+Under WAL a read sees every committed write and waits for none, so a fan's ``/search`` does not
+queue on the writer's thread behind the broadcast's group commits. Every stored
 time goes through ``to_db_time`` / ``from_db_time`` here: fixed-width ISO 8601 UTC with
 microseconds (``2024-05-01T12:00:00.000000+00:00``), so text order is time order and a
 half-second ``retry_after`` is not rounded away. The clock is injected: ``now_utc()`` is what
@@ -14,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence, Sized
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
@@ -24,6 +28,8 @@ from kcrush_bot.core.errors import StoreUnavailable
 from kcrush_bot.storage import migrate
 
 BEGIN_ATTEMPTS = 20
+# Set while this task holds the writer's transaction: its reads must see its own writes.
+_in_transaction: ContextVar[bool] = ContextVar("kcrush_sqlite_in_transaction", default=False)
 
 Clock = Callable[[], datetime]
 
@@ -96,9 +102,14 @@ class Database:
     """The shared connection. Use ``async with Database.open(path) as db``."""
 
     def __init__(
-        self, connection: aiosqlite.Connection, path: str, clock: Clock | None = None
+        self,
+        connection: aiosqlite.Connection,
+        path: str,
+        clock: Clock | None = None,
+        reader: aiosqlite.Connection | None = None,
     ) -> None:
         self.connection = connection
+        self.reader = reader or connection  # ":memory:" has no second connection to open
         self.path = path
         self.clock: Clock = clock or system_clock
         # One connection is shared by every task, and SQLite has one transaction per
@@ -127,7 +138,8 @@ class Database:
                     await migrate.upgrade(connection)
             except (OSError, sqlite3.Error) as exc:
                 raise StoreUnavailable(_why_not(path, exc)) from None
-            yield cls(connection, path, clock)
+            async with _reader(path) as reader:
+                yield cls(connection, path, clock, reader)
         finally:
             await connection.close()
 
@@ -144,6 +156,7 @@ class Database:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error: nothing is stored half-way."""
         async with self.write_lock:
             await self._begin()
+            inside = _in_transaction.set(True)
             try:
                 yield self.connection
             except BaseException:
@@ -151,6 +164,8 @@ class Database:
                 raise
             else:
                 await self.connection.execute("COMMIT")
+            finally:
+                _in_transaction.reset(inside)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, retried briefly when SQLite answers "database is locked" at once.
@@ -168,17 +183,36 @@ class Database:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
 
+    def _reading(self) -> aiosqlite.Connection:
+        """The writer inside this task's transaction, else the reader."""
+        return self.connection if _in_transaction.get() else self.reader
+
     async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """The first row of a query, its columns readable by name."""
-        async with self.connection.execute(sql, params) as cursor:
+        async with self._reading().execute(sql, params) as cursor:
             cursor.row_factory = sqlite3.Row
             return await cursor.fetchone()
 
     async def all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Every row of a query, its columns readable by name."""
-        async with self.connection.execute(sql, params) as cursor:
+        async with self._reading().execute(sql, params) as cursor:
             cursor.row_factory = sqlite3.Row
             return list(await cursor.fetchall())
 
     async def schema_version(self) -> int:
         return await migrate.current_version(self.connection)
+
+
+@asynccontextmanager
+async def _reader(path: str) -> AsyncIterator[aiosqlite.Connection | None]:
+    """The read connection (query-only, on a thread of its own); None for ``:memory:``."""
+    if path == ":memory:":
+        yield None
+        return
+    reader = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await reader.execute("PRAGMA query_only = ON")
+        await reader.execute("PRAGMA busy_timeout = 5000")
+        yield reader
+    finally:
+        await reader.close()
