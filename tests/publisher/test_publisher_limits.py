@@ -1,4 +1,4 @@
-"""Pacing: aiolimiter buckets per platform and per chat, pauses, and a bounded limiter dict."""
+"""The send budget: evenly spaced slots, replies first, per-chat spacing, pauses, a bounded chat dict."""
 
 from __future__ import annotations
 
