@@ -141,8 +141,8 @@ class Pacer:
         return chat
 
     def _evict_idle(self) -> None:
-        # The front is the least recently used; once it is still cooling (or taking its
-        # turn), so is, as good as, all behind it.
+        # The front is the least recently used: once it is still cooling, or a send waits on
+        # it, the chats behind it are at least as fresh, so the scan stops there.
         now = self._now()
         while len(self._chats) > self._max_chats:
             key, oldest = next(iter(self._chats.items()))
@@ -191,10 +191,6 @@ class Pacer:
         return self.paused_until > self._now()
 
     # -- the wait before a send ----------------------------------------------------------------
-
-    @property
-    def replies_waiting(self) -> int:
-        return sum(1 for f in self._replies if not f.done())
 
     async def acquire(self, chat_key: str | None = None, *, reply: bool = False) -> None:
         """Wait until a message may go to ``chat_key`` now; ``reply`` goes before deliveries.
