@@ -211,8 +211,12 @@ async def run(
 
 
 async def _stop_receiving(platforms: Mapping[str, Platform]) -> None:
-    for name, platform in platforms.items():
+    """Every platform at once: each waits (bounded) for the commands it has in hand."""
+
+    async def stop(name: str, platform: Platform) -> None:
         try:
             await platform.stop_receiving()
         except Exception:
             log.exception("%s: stopping intake failed", name)
+
+    await asyncio.gather(*(stop(name, platform) for name, platform in platforms.items()))
