@@ -280,7 +280,9 @@ async def probe_reads(
     """How long a fan's ``search`` takes (the store read and the reply built), every 100 ms,
     alternately on the read connection and on the writer's (where all reads went before)."""
     caller = Caller("console", ChatRef("console", "probe"), ChatKind.PRIVATE, "probe")
-    connections = {"reader": store.db.reader, "writer": store.db.connection}
+    connections = {"reader": getattr(store.db, "reader", None), "writer": store.db.connection}
+    if connections["reader"] is None:  # a store from before the read connection: compare none
+        connections["reader"] = store.db.connection
     took: dict[str, list[float]] = {name: [] for name in connections}
     try:
         while not stop.is_set():

@@ -236,8 +236,13 @@ class Pacer:
         queued = now
         # A cancelled waiter is skipped by _release: its slot goes to the next one.
         await waiter
+        resumed = self._now()
+        # The slot was handed over by the timer; the send follows when this task runs, a loop
+        # turn or more later on a busy loop. Count the next slot from here, closer to the wire,
+        # so a late turn cannot bring this send and the next one together.
+        self._next_slot = max(self._next_slot, resumed + self.interval)
         if reply:
-            self.stats.reply_wait += self._now() - queued
+            self.stats.reply_wait += resumed - queued
 
     def _turn_of(self) -> bool | None:
         """Whose the next slot is: True a reply's, False a delivery's, None nobody waits."""
