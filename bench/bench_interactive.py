@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -302,6 +303,7 @@ async def run(platform: str, chats: int, fans: int, seed: int) -> dict[str, Any]
     """One broadcast to ``chats``; ``fans`` of them type a command during it (0: quiet)."""
     settings = settings_mod.from_dict({"bot": {"sample_archive": False}})
     keys = chat_keys(platform, chats)
+    load_before = os.getloadavg()[0]
     fake = await FakeProcess.start(platform)
     idle: dict[str, list[float]] = {}
     during: dict[str, list[float]] = {}
@@ -339,7 +341,10 @@ async def run(platform: str, chats: int, fans: int, seed: int) -> dict[str, Any]
                     stats = await fake.stats(keys)
     finally:
         await fake.stop()
-    return summarise(platform, chats, fans, queued, delivered, wall, stats, idle, during)
+    result = summarise(platform, chats, fans, queued, delivered, wall, stats, idle, during)
+    # A shared 2-core machine: how busy it was says how far to trust the timings.
+    result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return result
 
 
 async def type_commands(
@@ -423,7 +428,8 @@ def show(result: dict[str, Any]) -> None:
         f"{result['chats']} chats in {result['wall_seconds']:6.2f} s  sustained "
         f"{result['sustained_per_second']:5.2f}/s ({result['share_of_limit']:.1%} of "
         f"{result['limit_per_second']:g}/s)  429s: {result['too_many_requests']}  "
-        f"exactly once: {result['exactly_once']}/{result['chats']}"
+        f"exactly once: {result['exactly_once']}/{result['chats']}  load average "
+        f"{result['load_average'][0]:.1f} → {result['load_average'][1]:.1f}"
     )
     print(head, flush=True)
     if result["run"] == "fans":
