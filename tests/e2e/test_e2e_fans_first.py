@@ -1,7 +1,7 @@
 """Fans first, with ``kcrush-bot run`` as a process against the fake Bot API.
 
-A new post goes out to 120 chats at the configured 10 messages a second (the fake enforces the
-same limit, so the broadcast lasts long enough to type into); fans type commands while it runs.
+A new post goes out to 120 chats at the configured 9 messages a second (the fake enforces 10,
+so the broadcast lasts long enough to type into); fans type commands while it runs.
 Each is answered before the broadcast's last message, no request draws a 429, every chat gets
 the post once. Then SIGTERM arrives while a command waits for Telegram: the command is still
 answered, and the bot stops cleanly, with no traceback in its log.
@@ -30,6 +30,10 @@ pytestmark = pytest.mark.timeout(150)
 
 MARK = "live tonight"  # only in the broadcast post's title
 LIMIT = 10
+# The bot is told 90 % of the fake's limit: a loaded test machine can squeeze a few tens of
+# milliseconds out of the spacing between two sends on their way, more than the 2 % headroom
+# the bot keeps in production. (tests/platforms/test_telegram_fans_first.py breaks when answers bypass the budget.)
+BOT_LIMIT = 0.9 * LIMIT
 SUBSCRIBED = [str(3000 + n) for n in range(120)]
 FANS = [9101, 9102, 9103, 9104, 9105, 9106]
 GROUP, MEMBER = -1008000, 8
@@ -60,7 +64,9 @@ async def prepare(config_path: Path, database: Path) -> None:
 async def test_run_answers_fans_during_a_broadcast_and_stops_cleanly_mid_command(tmp_path):
     telegram = await start_fake_telegram(limits=Limits(per_second=LIMIT))
     telegram.add_chat(GROUP, "supergroup", "K-pop fans")
-    config_path = write_config(tmp_path, telegram=telegram, delivery={"telegram_per_second": LIMIT})
+    config_path = write_config(
+        tmp_path, telegram=telegram, delivery={"telegram_per_second": BOT_LIMIT}
+    )
     database = tmp_path / "bot.db"
     await prepare(config_path, database)
     env = dict(os.environ, KCRUSH_TELEGRAM_TOKEN=telegram.token)

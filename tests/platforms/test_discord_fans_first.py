@@ -34,6 +34,10 @@ from kcrush_bot.storage import Store
 pytestmark = pytest.mark.timeout(60)
 
 LIMIT = 10
+# The bot is told 90 % of the fake's limit: a loaded test machine can squeeze a few tens of
+# milliseconds out of the spacing between two sends on their way, more than the 2 % headroom
+# the bot keeps in production. Answers that bypassed the budget would still go over.
+BOT_LIMIT = 0.9 * LIMIT
 SUBSCRIBED = [str(1_300_000_000_000_000_000 + n) for n in range(60)]
 FAN_CHANNELS = [str(1_400_000_000_000_000_000 + n) for n in range(5)]
 
@@ -63,7 +67,7 @@ async def test_slash_commands_during_a_broadcast_are_answered_in_their_window(
     post = make_post(100, title="KCRUSH Interview with KNK, live tonight", teaser="On stage.")
     await filled_store.posts.upsert([post], source="test", pushable=True)
     settings = settings_mod.from_dict(
-        {"bot": {"sample_archive": False}, "delivery": {"discord_per_second": LIMIT}}
+        {"bot": {"sample_archive": False}, "delivery": {"discord_per_second": BOT_LIMIT}}
     )
     publisher = Publisher(filled_store, settings, {"discord": platform}, service=service)
     assert await publisher.enqueue_new_posts() == len(SUBSCRIBED)

@@ -36,6 +36,10 @@ pytestmark = pytest.mark.timeout(60)
 
 MARK = "live tonight"  # only in the broadcast post's title
 LIMIT = 5.0
+# The bot is told 90 % of the fake's limit: a loaded test machine can squeeze a few tens of
+# milliseconds out of the spacing between two sends on their way, more than the 2 % headroom
+# the bot keeps in production. Answers that bypassed the budget would still go over.
+BOT_LIMIT = 0.9 * LIMIT
 SUBSCRIBED = [str(2000 + n) for n in range(40)]
 FANS = [9001, 9002, 9003, 9004, 9005]
 GROUP, MEMBER = -1007000, 8
@@ -68,7 +72,7 @@ async def test_fans_are_answered_ahead_of_the_broadcast_and_no_429_is_drawn(
 ):
     await subscribe_and_publish(filled_store)
     settings = settings_mod.from_dict(
-        {"bot": {"sample_archive": False}, "delivery": {"telegram_per_second": LIMIT}}
+        {"bot": {"sample_archive": False}, "delivery": {"telegram_per_second": BOT_LIMIT}}
     )
     fake = await start_fake_telegram(limits=Limits(per_second=LIMIT))
     try:
