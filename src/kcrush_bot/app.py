@@ -17,9 +17,9 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kcrush_bot import __version__
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
@@ -30,8 +30,13 @@ from kcrush_bot.core.ports import Metrics, Platform
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.publisher.digests import DigestCalendar
 from kcrush_bot.publisher.doorbell import Doorbell
+from kcrush_bot.push import PushLedger
 from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
+
+if TYPE_CHECKING:
+    from kcrush_bot.push.endpoints import PushEndpoints
+    from kcrush_bot.web import HttpServer, PrometheusMetrics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class App:
     platforms: Mapping[str, Platform]
     publisher: Publisher
     metrics: Metrics = NO_METRICS
+    push: PushLedger = field(default_factory=PushLedger)
 
 
 def core_config(settings: Settings) -> CoreConfig:
@@ -111,6 +117,7 @@ async def build(
         await prepare_store(store, settings)
         doorbell = Doorbell()
         calendar = DigestCalendar(clock)
+        push = PushLedger(metrics)
         service = CommandService(
             store,
             default_registry(),
@@ -119,6 +126,7 @@ async def build(
             notifier=doorbell,
             schedules=calendar,
             metrics=metrics,
+            push=push,
         )
         if platforms is None:
             made = platforms_for(settings, service, console=console)
@@ -137,7 +145,7 @@ async def build(
             metrics=metrics,
             **(publisher_options or {}),
         )
-        yield App(settings, store, service, made, publisher, metrics)
+        yield App(settings, store, service, made, publisher, metrics, push)
 
 
 def platforms_for(
@@ -193,9 +201,7 @@ async def run(
             log.info("%s connected", name)
         await stack.enter_async_context(app.publisher)
         if listen is not None and metrics is not None:
-            from kcrush_bot.web import bot_server
-
-            await stack.enter_async_context(bot_server(listen, app.store, app.platforms, metrics))
+            await stack.enter_async_context(serve_http(app, listen, metrics))
         # Unwound first on the way out: intake stops before the publisher drains.
         stack.push_async_callback(_stop_receiving, app.platforms)
         log.info("kcrush-bot %s running: %s", __version__, ", ".join(app.platforms))
@@ -208,6 +214,24 @@ async def run(
             waiter.cancel()
         log.info("shutting down: finishing sends in flight")
     log.info("stopped")
+
+
+@asynccontextmanager
+async def serve_http(
+    app: App, listen: tuple[str, int], metrics: PrometheusMetrics
+) -> AsyncIterator[tuple[HttpServer, PushEndpoints]]:
+    """The HTTP server of a running app (its publisher entered): ``/healthz``, ``/metrics`` and
+    push's routes. On the way out the server stops taking requests before push's workers stop.
+    """
+    from kcrush_bot.push.endpoints import PushEndpoints
+    from kcrush_bot.web import bot_server
+
+    server = bot_server(listen, app.store, app.platforms, metrics, push=app.push.snapshot)
+    async with PushEndpoints(app.settings, app.store.websub, app.publisher, app.push) as push:
+        server.add_routes(push.routes())  # before the server starts: aiohttp freezes routes
+        async with server:
+            push.start_websub(app.publisher.scheduler)  # hubs call back: the server listens now
+            yield server, push
 
 
 async def _stop_receiving(platforms: Mapping[str, Platform]) -> None:

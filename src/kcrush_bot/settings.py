@@ -3,8 +3,8 @@
 Where the file comes from: ``--config``, else ``KCRUSH_CONFIG``, else ``config/kcrush-bot.toml``
 in the working directory, else the copy inside the package. The database: ``--db``, else
 ``KCRUSH_DB``, else ``[bot] database``. Tokens come only from the environment
-(``KCRUSH_TELEGRAM_TOKEN``, ``KCRUSH_DISCORD_TOKEN``) and are never printed: their ``repr``
-is masked.
+(``KCRUSH_TELEGRAM_TOKEN``, ``KCRUSH_DISCORD_TOKEN``), as does the push secret
+(``KCRUSH_PUSH_SECRET``), and they are never printed: their ``repr`` is masked.
 
 A bad file gets one ``ConfigError`` naming the key (``sources[2].interval: …``), never a
 traceback. Unknown keys are errors too, since a typo would otherwise silently do nothing.
@@ -126,6 +126,7 @@ _AMOUNTS: tuple[type[Duration] | type[Rate] | type[Count], ...] = (Duration, Rat
 _TOKEN_HINT = {
     "telegram": "KCRUSH_TELEGRAM_TOKEN",
     "discord": "KCRUSH_DISCORD_TOKEN",
+    "push": "KCRUSH_PUSH_SECRET",
 }
 
 
@@ -221,6 +222,15 @@ class HttpSettings:
     listen: str = "127.0.0.1:8787"  # "" turns the HTTP server off
 
 
+@dataclass(frozen=True)
+class PushSettings:
+    # Where hubs reach this bot from outside (``https://bot.example.com``); "" turns WebSub off.
+    public_url: str = ""
+    # The lease asked of a WebSub hub; it is renewed before it runs out.
+    websub_lease: Duration = Duration(7 * 86400)
+    secret: Secret = field(default_factory=Secret)  # KCRUSH_PUSH_SECRET; never from the file
+
+
 def parse_listen(value: str) -> tuple[str, int] | None:
     """``host:port`` (``[::1]:8787`` for IPv6) → (host, port); "" → None (no server)."""
     if not value.strip():
@@ -242,6 +252,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    push: PushSettings = field(default_factory=PushSettings)
     categories: tuple[Category, ...] = ()
     config_path: str | None = None
 
@@ -293,10 +304,10 @@ def _section(cls: type[Any], data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix}: expected a table")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "token"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("token", "secret")}
     for key in data:
-        if key == "token":
-            raise ConfigError(f"{prefix}.token: {_token_refusal(prefix)}")
+        if key == "token" or (key == "secret" and prefix in _TOKEN_HINT):
+            raise ConfigError(f"{prefix}.{key}: {_token_refusal(prefix)}")
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{prefix}.{key}: unknown setting (known: {known})")
@@ -312,9 +323,10 @@ def _section(cls: type[Any], data: Any, prefix: str) -> Any:
 
 
 def _token_refusal(section: str) -> str:
-    names = [_TOKEN_HINT[section]] if section in _TOKEN_HINT else list(_TOKEN_HINT.values())
+    tokens = [_TOKEN_HINT["telegram"], _TOKEN_HINT["discord"]]
+    names = [_TOKEN_HINT[section]] if section in _TOKEN_HINT else tokens
     return (
-        "unknown setting in the file: tokens are read only from the environment, "
+        "unknown setting in the file: tokens and secrets are read only from the environment, "
         f"set {' or '.join(names)} instead"
     )
 
@@ -447,6 +459,7 @@ def from_dict(
         "delivery": DeliverySettings,
         "digest": DigestSettings,
         "http": HttpSettings,
+        "push": PushSettings,
     }
     for key in data:
         if key == "token":
@@ -483,6 +496,9 @@ def from_dict(
             f"delivery.on_unpublish: {delivery.on_unpublish!r} is not one of "
             f"{', '.join(ON_UNPUBLISH)}"
         )
+    push: PushSettings = built["push"]
+    if push.public_url:
+        check_url("push.public_url", push.public_url, ("https", "http"))
     ingest: IngestSettings = built["ingest"]
     if ingest.max_bytes < 1024:
         raise ConfigError("ingest.max_bytes: must be at least 1024")
@@ -513,6 +529,11 @@ def from_dict(
         delivery=built["delivery"],
         digest=built["digest"],
         http=built["http"],
+        push=dataclasses.replace(
+            push,
+            public_url=push.public_url.rstrip("/"),
+            secret=Secret(env.get("KCRUSH_PUSH_SECRET", "").strip()),
+        ),
         categories=load_categories(categories_path),
         config_path=config_path,
     )

@@ -232,6 +232,12 @@ class ScheduleView(Protocol):
     def next_digest_times(self) -> dict[str, datetime]: ...
 
 
+class PushView(Protocol):
+    """What push can tell the ``status`` command (implemented by ``push.PushLedger``)."""
+
+    def status_lines(self, now: datetime) -> list[str]: ...
+
+
 class Notifier(Protocol):
     """Something to wake when work was enqueued (the delivery worker); optional."""
 

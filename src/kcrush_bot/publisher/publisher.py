@@ -315,14 +315,28 @@ class Publisher:
         if report.error or report.new:
             log.info("%s", report.line())
 
-    async def poll_source(self, source: SourceSettings) -> SourceReport:
+    async def poll_source(self, source: SourceSettings, *, force: bool = False) -> SourceReport:
         """Ingest one source and fan out what it brought (never a source's silent first sight:
-        the ingest stores those posts as not pushable)."""
+        the ingest stores those posts as not pushable). ``force`` polls a source that is
+        backing off, as a push notice does."""
         if self._ingestor is not None:
-            report = await self._ingestor.poll(source)
+            report = await self._ingestor.poll(source, force=force)
         else:
             async with self._open_ingestor() as ingestor:
-                report = await ingestor.poll(source)
+                report = await ingestor.poll(source, force=force)
+        return await self._fan_out_after(report)
+
+    async def ingest_document(self, source: SourceSettings, body: bytes) -> SourceReport:
+        """Store a document that reached the bot another way (the post a push notice named)
+        as a poll of ``source`` would, and fan out what it brought."""
+        if self._ingestor is not None:
+            report = await self._ingestor.ingest_document(source, body)
+        else:
+            async with self._open_ingestor() as ingestor:
+                report = await ingestor.ingest_document(source, body)
+        return await self._fan_out_after(report)
+
+    async def _fan_out_after(self, report: SourceReport) -> SourceReport:
         if report.new and self.service is not None:
             self.service.forget_categories()  # the ingest may have added categories
         if await self.enqueue_new_posts():

@@ -3,8 +3,9 @@
 ``async with Store.open(path) as store`` opens the database (migrated) and hands out
 ``store.posts`` (the archive, categories, search), ``store.chats`` (chats, subscriptions,
 digests), ``store.sources`` (poll state and health), ``store.announcements`` (announcements and
-the audit log) and ``store.outbox`` (delivery). ``store.db`` is the connection, its transaction
-lock and its clock, for the few callers that need a transaction across repositories.
+the audit log), ``store.outbox`` (delivery) and ``store.websub`` (WebSub subscriptions).
+``store.db`` is the connection, its transaction lock and its clock, for the few callers that
+need a transaction across repositories.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kcrush_bot.storage.db import Clock, Database
 from kcrush_bot.storage.outbox import Outbox
 from kcrush_bot.storage.posts import PostRepository
 from kcrush_bot.storage.sources import SourceRepository
+from kcrush_bot.storage.websub import WebSubRepository
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -37,6 +39,7 @@ class Store:
     sources: SourceRepository
     announcements: AnnouncementRepository
     outbox: Outbox
+    websub: WebSubRepository
 
     @classmethod
     def over(cls, db: Database) -> Store:
@@ -47,6 +50,7 @@ class Store:
             sources=SourceRepository(db),
             announcements=AnnouncementRepository(db),
             outbox=Outbox(db),
+            websub=WebSubRepository(db),
         )
 
     @classmethod

@@ -3,14 +3,15 @@
 A platform says how its connection is through the core's ``HealthCheck`` port
 (``connection_problem()``); one without it counts as connected while the bot runs it. The
 store is asked for the outbox backlog (the same read ``/metrics`` makes) with a short
-timeout, so a stuck database shows as down instead of hanging the probe.
+timeout, so a stuck database shows as down instead of hanging the probe. The body also shows
+push's state (``push``: the receiver, its last notice, counts by outcome, WebSub leases).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +33,12 @@ class Health:
         platforms: Mapping[str, object],
         *,
         timeout: float = STORE_TIMEOUT,
+        push: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.read_backlog = read_backlog
         self.platforms = platforms
         self.timeout = timeout
+        self.push = push
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         down: list[str] = []
@@ -69,6 +72,10 @@ class Health:
             if problem:
                 down.append(name)
         body["platforms"] = platforms
+        if self.push is not None:
+            # Informative: a quiet receiver or a lapsed WebSub lease leaves polling to do the
+            # job, so neither makes the bot unhealthy.
+            body["push"] = self.push()
         body["status"] = "down" if down else "ok"
         body["down"] = down
         return not down, body

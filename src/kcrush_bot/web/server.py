@@ -9,7 +9,8 @@ silently missing would look dead to its supervisor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -88,10 +89,14 @@ def bot_server(
     store: Store,
     platforms: Mapping[str, object],
     metrics: PrometheusMetrics,
+    *,
+    push: Callable[[], dict[str, Any]] | None = None,
 ) -> HttpServer:
-    """The bot's server with its status routes; add more with ``add_routes`` before entering."""
+    """The bot's server with its status routes; add more with ``add_routes`` before entering.
+    ``push`` gives the push receiver's state for ``/healthz``."""
     read_backlog = store.outbox.backlog
     metrics.outbox.platforms = sorted(platforms)
     server = HttpServer(*listen)
-    server.add_routes(status_routes(Health(read_backlog, platforms), metrics, read_backlog))
+    health = Health(read_backlog, platforms, push=push)
+    server.add_routes(status_routes(health, metrics, read_backlog))
     return server

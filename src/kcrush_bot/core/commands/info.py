@@ -86,6 +86,8 @@ async def status(call: Invocation) -> list[Reply]:
         if source.state == "failing":
             state = f"failing ({source.failures}×): {(source.last_error or '')[:80]}"
         lines.append(f"Source {source.name}: {state}")
+    if service.push is not None:
+        lines += service.push.status_lines(now)
     return [Text("\n".join(lines), title="Status")]
 
 

@@ -22,7 +22,7 @@ from kcrush_bot.core.commands.registry import Command, Invocation, Registry
 from kcrush_bot.core.errors import BadInput, Forbidden, KcrushError
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.permissions import REFUSALS, Access, Caller, Moderators, allowed
-from kcrush_bot.core.ports import CommandStore, Metrics, Notifier, ScheduleView
+from kcrush_bot.core.ports import CommandStore, Metrics, Notifier, PushView, ScheduleView
 from kcrush_bot.core.replies import ErrorReply, Reply
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class CommandService:
         notifier: Notifier | None = None,
         metrics: Metrics = NO_METRICS,
         schedules: ScheduleView | None = None,
+        push: PushView | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -72,6 +73,7 @@ class CommandService:
         # Both given by the composition root: the publisher's doorbell and digest calendar.
         self.notifier = notifier
         self.schedules = schedules
+        self.push = push  # the push receiver's and WebSub's state, for ``status``
         self._categories: CategoryIndex | None = None
         # Paging state for search buttons. Button data is limited (Telegram: 64 bytes), so a
         # button carries a short random token, never the query; an unknown token is "expired".
