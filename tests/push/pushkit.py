@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -148,6 +149,14 @@ async def rest_site() -> AsyncIterator[RestSite]:
         await runner.cleanup()
 
 
+def free_port() -> int:
+    """A loopback port nobody holds now: WebSub's callback address must be known in advance."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def push_settings(
     database: Path,
     telegram: FakeTelegram,
@@ -199,7 +208,11 @@ async def seen_once(settings: Settings) -> None:
 
 @asynccontextmanager
 async def push_bot(
-    settings: Settings, telegram: FakeTelegram, **publisher_options: Any
+    settings: Settings,
+    telegram: FakeTelegram,
+    *,
+    port: int = 0,
+    **publisher_options: Any,
 ) -> AsyncIterator[PushBot]:
     """The bot with its HTTP server and push, wired as ``kcrush-bot run`` wires them, in-process:
     the platforms connected, the publisher running, then ``app.serve_http``."""
@@ -212,7 +225,7 @@ async def push_bot(
             await stack.enter_async_context(platform)
         await stack.enter_async_context(built.publisher)
         server, push = await stack.enter_async_context(
-            app.serve_http(built, ("127.0.0.1", 0), metrics)
+            app.serve_http(built, ("127.0.0.1", port), metrics)
         )
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=30))
         yield PushBot(built, server, push, http, telegram, metrics)

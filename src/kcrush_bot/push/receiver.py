@@ -134,7 +134,7 @@ class WordPressReceiver:
         self.target = target
         self.ledger = ledger
         self.client = client
-        self.queue = queue or JobQueue()
+        self.queue = queue if queue is not None else JobQueue()
         self.clock = clock
         self.replays = ReplayGuard()
         self.workers = workers
