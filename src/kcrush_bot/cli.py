@@ -625,7 +625,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.setup(
         args.verbose,
-        [settings.telegram.token, settings.discord.token, *settings.discord.webhooks.values()],
+        [
+            settings.telegram.token,
+            settings.discord.token,
+            settings.push.secret,
+            *settings.discord.webhooks.values(),
+        ],
     )
     try:
         verb = getattr(args, "verb", None) or VERBS[args.command]

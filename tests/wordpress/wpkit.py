@@ -266,6 +266,17 @@ foreach ( array( 'load-plugins.php', 'load-update.php', 'load-update-core.php', 
 }
 remove_action( 'init', 'wp_schedule_update_checks' );
 add_filter( 'translations_api', function () { return array( 'translations' => array() ); } );
+/* A test may give posts the public address the bot keeps (KCRUSH_TEST_PUBLIC_URL, e.g.
+ * https://www.kcrush.com): the site itself runs on a loopback port, and the bot skips links
+ * to any host but the magazine's. Only post links change; the site's own URL does not. */
+if ( defined( 'KCRUSH_TEST_PUBLIC_URL' ) ) {
+	add_filter(
+		'post_link',
+		function ( $link ) {
+			return str_replace( home_url(), KCRUSH_TEST_PUBLIC_URL, $link );
+		}
+	);
+}
 /* A test may choose the HTTP transport WordPress sends with (Requests_Transport_cURL or
  * Requests_Transport_fsockopen, the one it uses on hosts without curl) by defining this. */
 if ( defined( 'KCRUSH_TEST_HTTP_TRANSPORT' ) ) {
