@@ -24,7 +24,7 @@ from kcrush_bot.push.notices import JobQueue
 from kcrush_bot.push.receiver import PushTarget, WordPressReceiver
 from kcrush_bot.push.websub import RENEW_CHECK_SECONDS, WebSub
 from kcrush_bot.settings import Settings
-from kcrush_bot.storage.websub import WebSubRepository
+from kcrush_bot.storage.websub import WebSubRepo
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class PushEndpoints:
     def __init__(
         self,
         settings: Settings,
-        websub_repo: WebSubRepository,
+        websub_repo: WebSubRepo,
         target: PushTarget,
         ledger: PushLedger,
         *,

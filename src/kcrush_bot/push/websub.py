@@ -42,7 +42,7 @@ from kcrush_bot.push.notices import Job, JobKind, JobQueue
 from kcrush_bot.push.signing import check_hub_signature
 from kcrush_bot.settings import Settings, SourceSettings
 from kcrush_bot.sources.fetch import fetch
-from kcrush_bot.storage.websub import WebSubRepository, WebSubRow
+from kcrush_bot.storage.websub import WebSubRepo, WebSubRow
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class WebSub:
     def __init__(
         self,
         settings: Settings,
-        repo: WebSubRepository,
+        repo: WebSubRepo,
         queue: JobQueue,
         ledger: PushLedger,
         client: httpx.AsyncClient,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from kcrush_bot.storage.db import Database, from_db_time, to_db_time
 
@@ -57,6 +58,27 @@ def _row(r: sqlite3.Row) -> WebSubRow:
         deliveries=int(r["deliveries"]),
         last_delivery_at=from_db_time(r["last_delivery_at"]),
     )
+
+
+class WebSubRepo(Protocol):
+    """``store.websub`` on either backend (``WebSubRepository`` here, ``PgWebSubRepository``
+    on PostgreSQL)."""
+
+    async def get(self, source: str) -> WebSubRow | None: ...
+
+    async def all(self) -> list[WebSubRow]: ...
+
+    async def requested(
+        self, source: str, hub: str, topic: str, secret: str, lease_seconds: int
+    ) -> None: ...
+
+    async def verified(self, source: str, lease_seconds: int) -> datetime: ...
+
+    async def set_state(self, source: str, state: str, error: str | None = None) -> None: ...
+
+    async def delivered(self, source: str) -> None: ...
+
+    async def remove(self, source: str) -> None: ...
 
 
 class WebSubRepository:

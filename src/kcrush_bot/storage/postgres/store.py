@@ -1,7 +1,7 @@
 """The PostgreSQL store: the shared pool and the repositories over it, one per aggregate.
 
 The same shape as ``storage.Store`` (``db``, ``posts``, ``chats``, ``sources``,
-``announcements``, ``outbox``, ``stats()``), so everything that takes a store runs on either;
+``announcements``, ``outbox``, ``websub``, ``stats()``), so everything that takes a store runs on either;
 ``Store.open`` picks this one for a ``postgresql://`` URL.
 """
 
@@ -21,10 +21,12 @@ from kcrush_bot.storage.postgres.outbox import PgOutbox
 from kcrush_bot.storage.postgres.posts import PgPostRepository
 from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
 from kcrush_bot.storage.postgres.sources import PgSourceRepository
+from kcrush_bot.storage.postgres.websub import PgWebSubRepository
 
 if TYPE_CHECKING:
     from kcrush_bot.core.ports import CommandStore, PublisherStore
     from kcrush_bot.sources.ports import SourceStore
+    from kcrush_bot.storage.websub import WebSubRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class PgStore:
     announcements: PgAnnouncementRepository
     outbox: PgOutbox
     replicas: PgReplicaRepository
+    websub: PgWebSubRepository
 
     @classmethod
     def over(cls, db: PgDatabase) -> PgStore:
@@ -49,6 +52,7 @@ class PgStore:
             announcements=PgAnnouncementRepository(db),
             outbox=PgOutbox(db),
             replicas=PgReplicaRepository(db),
+            websub=PgWebSubRepository(db),
         )
 
     @classmethod
@@ -80,3 +84,6 @@ if TYPE_CHECKING:
     # mypy proves here that the PostgreSQL store fills every role the SQLite one does.
     def _fills_every_role(store: PgStore) -> tuple[CommandStore, PublisherStore, SourceStore]:
         return store, store, store
+
+    def _keeps_websub(store: PgStore) -> WebSubRepo:
+        return store.websub
