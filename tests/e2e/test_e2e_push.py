@@ -2,7 +2,8 @@
 real process reading it through its REST API with the poll interval at one hour, the fake
 Telegram and the fake Discord. A post published in WordPress reaches the subscribed group and
 channel exactly once, a scheduled post going live likewise (its notice sent over PHP's socket
-transport, which hangs up without reading the answer), and a trashed post is read as gone.
+transport, which hangs up without reading the answer), and a trashed post is withdrawn: its
+messages are deleted on both platforms.
 The push secret never shows in the bot's most verbose log."""
 
 from __future__ import annotations
@@ -90,8 +91,13 @@ async def test_publishing_in_wordpress_reaches_telegram_and_discord_once(
                     wordpress.undefine("KCRUSH_TEST_HTTP_TRANSPORT")
                 await wait_until(lambda: both(2), within=30)
 
-                # Trashed: WordPress no longer shows it, and the bot reads it so.
+                # Trashed: WordPress no longer shows it; the bot withdraws it, and its
+                # messages are deleted on both platforms.
                 wordpress.trash(post_id)
+                await wait_until(
+                    lambda: len(telegram.sent(GROUP)) == 1 and len(discord.deleted) == 1,
+                    within=30,
+                )
 
                 await bot.counts_become({"accepted": 3, "gone": 1, "stored": 2})
                 assert (await bot.push_state())["receiver"] == "on"
@@ -99,11 +105,17 @@ async def test_publishing_in_wordpress_reaches_telegram_and_discord_once(
                 code = await bot.stop()
         text = log.read_text(errors="replace")
         assert code == 0, text[-3000:]
-        telegram_texts = [str(m) for m in telegram.sent(GROUP)]
-        assert len(telegram_texts) == 2
-        assert "PUSHED" in telegram_texts[0] and "LATER" in telegram_texts[1]
+        # Each post was sent once to each chat; the trashed one's messages are gone.
+        sends = [
+            c for c in telegram.calls(chat_id=GROUP) if c.method in ("sendMessage", "sendPhoto")
+        ]
+        assert len(sends) == 2
+        assert "PUSHED" in str(sends[0].params) and "LATER" in str(sends[1].params)
+        assert "https://www.kcrush.com/" in str(sends[0].params)
+        [left] = telegram.sent(GROUP)
+        assert "LATER" in str(left)
         posts = discord.channel_posts(CHANNEL)
         assert len(posts) == 2
-        assert "PUSHED" in str(posts[0].message) and "LATER" in str(posts[1].message)
-        assert "https://www.kcrush.com/" in telegram_texts[0]
+        assert "PUSHED" in str(posts[0].json) and "LATER" in str(posts[1].json)
+        assert posts[0].message is not None and discord.deleted == [posts[0].message["id"]]
         assert SECRET not in text and "Traceback" not in text

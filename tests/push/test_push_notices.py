@@ -1,6 +1,6 @@
 """What a good notice does: the post WordPress serves is read and ingested exactly as a poll
 would (the silent first sight included), notices for one post waiting together are one read,
-a notice for a post WordPress no longer shows reads it as gone, a site without a ``wordpress``
+a notice for a post WordPress no longer shows withdraws it, a site without a ``wordpress``
 source has its feeds polled, and a flood of notices costs bounded memory while deliveries and
 commands go on."""
 
@@ -113,6 +113,30 @@ async def test_a_post_wordpress_no_longer_shows_is_read_as_gone(tmp_path: Path) 
             assert bot.app.push.counts["gone"] == 3
             assert await bot.post_count() == count
             assert telegram.sent(GROUP) == []
+
+
+async def test_an_unpublished_post_is_withdrawn_and_its_message_deleted(tmp_path: Path) -> None:
+    async with fake_telegram() as telegram, rest_site() as site:
+        site.publish(1)
+        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
+        await seen_once(settings)
+        async with push_bot(settings, telegram) as bot:
+            await started(bot, site)
+            site.publish(2)
+            assert await notify(bot, site, 2) == 202
+            await wait_until(lambda: telegram.sent(GROUP), within=10)
+            assert "number 2" in (await bot.app.store.posts.latest(1))[0].title
+            site.posts[2]["status"] = "draft"  # back to draft: WordPress answers 401
+            assert await notify(bot, site, 2, "unpublish") == 202
+            await wait_until(lambda: not telegram.sent(GROUP), within=10)
+            await bot.settle()
+            assert "number 2" not in (await bot.app.store.posts.latest(1))[0].title
+            assert bot.app.push.counts["gone"] == 1
+            # Published again: read, restored, and sent again.
+            site.posts[2]["status"] = "publish"
+            assert await notify(bot, site, 2, "publish") == 202
+            await wait_until(lambda: telegram.sent(GROUP), within=10)
+            assert "number 2" in (await bot.app.store.posts.latest(1))[0].title
 
 
 async def test_without_a_wordpress_source_a_notice_polls_the_feeds_at_once(

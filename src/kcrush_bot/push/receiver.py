@@ -18,7 +18,8 @@ The answer, in the order the checks run:
 The work: a notice is a hint, never content. The bot reads that one post from the ``wordpress``
 source's REST API (``/wp-json/wp/v2/posts/<id>?_embed``) and ingests it exactly as a poll would
 (``Ingestor.ingest_document``: same parser, cleaning, silent first sight, fan-out, then the
-delivery worker woken). 401, 403, 404 or 410 there means WordPress no longer shows the post.
+delivery worker woken; an edit reaches the messages already sent). 401, 403, 404 or 410 there,
+or a post that is not public, means WordPress no longer shows it: the publisher withdraws it.
 Without a ``wordpress`` source for the site, a notice polls the site's feed sources at once.
 """
 
@@ -50,7 +51,7 @@ from kcrush_bot.push.notices import (
 from kcrush_bot.push.signing import Refusal, ReplayGuard, check_notice
 from kcrush_bot.settings import Settings, SourceSettings
 from kcrush_bot.sources.fetch import FetchStatusError, fetch
-from kcrush_bot.sources.wordpress import api_root
+from kcrush_bot.sources.wordpress import api_root, is_public
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,11 @@ class PushTarget(Protocol):
 
     async def poll_source(self, source: SourceSettings, *, force: bool = False) -> ReportLike: ...
 
+    async def withdraw(self, *wp_ids: int) -> int:
+        """WordPress no longer shows these posts: out of the archive's answers, their messages
+        deleted or tombstoned as configured. Returns how many stored posts it withdrew."""
+        ...
+
 
 def site_key(url: str) -> str:
     """The host (and a port other than the scheme's default) a URL names, without ``www.``:
@@ -98,16 +104,6 @@ def site_key(url: str) -> str:
 
 def single_post_url(source_url: str, post_id: int) -> str:
     return f"{api_root(source_url)}/wp/v2/posts/{post_id}?_embed=1"
-
-
-def is_public(item: dict[str, Any]) -> bool:
-    """Published and without a password, as the REST API describes a post."""
-    if item.get("status", "publish") != "publish":
-        return False
-    return not any(
-        isinstance(item.get(part), dict) and item[part].get("protected")
-        for part in ("content", "excerpt")
-    )
 
 
 def _answer(status: int, **body: Any) -> web.Response:
@@ -317,15 +313,16 @@ class WordPressReceiver:
             self.ledger.count("stored")
 
     async def post_gone(self, source: SourceSettings, post_id: int) -> None:
-        """WordPress no longer shows the post (unpublished, trashed, deleted, a password set).
-
-        The withdrawal call site: the publisher's withdrawal (post out of ``latest`` / search /
-        digests, pending deliveries dropped, sent messages deleted or tombstoned) is not built
-        yet; when it is, it is called here with the post's WordPress id. Until then the
-        archive keeps the post and the next poll finds nothing new in it.
-        """
+        """WordPress no longer shows the post (unpublished, trashed, deleted, a password set):
+        the publisher withdraws it (a post the bot never stored is nothing to withdraw)."""
+        withdrawn = await self.target.withdraw(post_id)
         self.ledger.count("gone")
-        log.info("push: %s post %d is no longer public at WordPress", source.name, post_id)
+        log.info(
+            "push: %s post %d is no longer public at WordPress: %s",
+            source.name,
+            post_id,
+            "withdrawn" if withdrawn else "not in the archive",
+        )
 
     def _failed(self, source: SourceSettings, post_id: int, reason: str) -> None:
         self.ledger.count("failed")

@@ -1,4 +1,4 @@
--- WebSub: one subscription per feed source whose document names a hub (as SQLite's 003).
+-- WebSub: one subscription per feed source whose document names a hub (as SQLite's 005).
 CREATE TABLE websub (
     source           text COLLATE "C" PRIMARY KEY,
     hub              text NOT NULL,
