@@ -4,7 +4,7 @@
 times, categories with parents, tags, a featured image) on a clock the test moves, and serves:
 
 * ``/wp-json/wp/v2/posts`` with the query parameters a poll or a reconcile uses: ``after``,
-  ``modified_after``, ``before``, ``include``, ``exclude``, ``orderby`` (date, modified, id,
+  ``modified_after``, ``before``, ``include``, ``exclude``, ``slug``, ``orderby`` (date, modified, id,
   include), ``order``, ``per_page`` (at most 100), ``page``, ``_embed``; ``X-WP-Total`` and
   ``X-WP-TotalPages``; a ``Date`` header from the fake clock. Only published posts are listed,
   password-protected ones included with ``content.protected`` set and their text withheld, as
@@ -72,14 +72,13 @@ class FakePost:
     tags: list[str] = field(default_factory=list)
     image: str | None = None
     inline_image: str | None = None
+    # WordPress sets a post's guid once: ?p=<id> for a post first saved as a draft, its
+    # permalink for one published at once (with pretty permalinks).
+    guid: str = ""
 
     @property
     def link(self) -> str:
         return f"{SITE}/{self.slug}/"
-
-    @property
-    def guid(self) -> str:
-        return f"{SITE}/?p={self.id}"
 
 
 class FakeWordPress:
@@ -92,6 +91,8 @@ class FakeWordPress:
         self.categories = list(CATEGORIES)
         self.tag_ids: dict[str, int] = {}
         self.requests: list[str] = []
+        self.fail_lists = False  # every /posts list answers 500 (a site in trouble)
+        self.permalink_guids = False  # new posts' guids are their permalinks, not ?p=<id>
         self._next_id = 100
 
     # -- the editor's side -------------------------------------------------------------------
@@ -135,6 +136,7 @@ class FakeWordPress:
             tags=list(tags),
             image=f"{SITE}/wp-content/uploads/{slug}.jpg" if image == "default" else image,
             inline_image=f"{SITE}/wp-content/uploads/{slug}-inline.jpg",
+            guid=f"{SITE}/{slug}/" if self.permalink_guids else f"{SITE}/?p={post_id}",
         )
         return post_id
 
@@ -226,6 +228,8 @@ class FakeWordPress:
         return web.json_response(body, status=status, headers=self._headers())
 
     async def handle_posts(self, request: web.Request) -> web.Response:
+        if self.fail_lists:
+            return self._error(500, "internal_server_error", "There has been a critical error.")
         query = request.query
         posts = self.public()
         try:
@@ -254,6 +258,9 @@ class FakeWordPress:
             posts = [p for p in posts if p.id in include]
         if exclude:
             posts = [p for p in posts if p.id not in exclude]
+        if "slug" in query:
+            slugs = set(query["slug"].split(","))
+            posts = [p for p in posts if p.slug in slugs]
         if "categories" in query:
             wanted = _ids([query["categories"]])
             posts = [p for p in posts if wanted & set(p.categories)]

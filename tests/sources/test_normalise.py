@@ -86,6 +86,17 @@ def test_the_site_host_comes_from_settings() -> None:
     assert canonical_url("https://www.kcrush.com/x/", "www.kcrush.test") is None
 
 
+def test_a_site_on_a_port_of_its_own_names_it_in_the_site_host() -> None:
+    site = "127.0.0.1:8088"
+    assert (
+        canonical_url("http://127.0.0.1:8088/2026/11/x", site)
+        == "https://127.0.0.1:8088/2026/11/x/"
+    )
+    assert canonical_url("http://127.0.0.1:9999/x/", site) is None  # another port: another site
+    assert canonical_url("http://127.0.0.1/x/", site) is None
+    assert canonical_url("https://www.kcrush.com:8443/x/") is None  # no port named: 80/443 only
+
+
 def test_guids_of_the_site_are_normalised_others_kept() -> None:
     assert canonical_guid("http://www.kcrush.com/?p=1001") == "https://www.kcrush.com/?p=1001"
     assert canonical_guid("tag:kcrush.com,2023:1001") == "tag:kcrush.com,2023:1001"

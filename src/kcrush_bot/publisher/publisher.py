@@ -362,26 +362,52 @@ class Publisher:
     async def reconcile(self) -> int:
         """Ask WordPress about the recent archive (``[ingest] reconcile_window``, feed-read
         posts included) and withdraw what it no longer shows: the withdrawals no poll reports
-        (a post back to draft, made private, given a password, trashed or deleted). Returns how
-        many posts were withdrawn; a site that cannot answer withdraws nothing."""
+        (a post back to draft, made private, given a password, trashed or deleted). A recently
+        withdrawn post WordPress shows again comes back (publishing a draft does not change its
+        modification time, so a poll may not see it). Returns how many posts changed; a site
+        that cannot answer changes nothing."""
         source = self._reconcile_source()
         if source is None:
             return 0
         since = self.clock() - timedelta(seconds=self.settings.ingest.reconcile_window)
-        posts = await self.store.posts.public_since(since, RECONCILE_LIMIT)
-        ids = [p.wp_id for p in posts if p.wp_id]
+        await self._learn_wordpress_ids(source, since)
+        shown = [p.wp_id for p in await self.store.posts.public_since(since, RECONCILE_LIMIT)]
+        hidden = [p.wp_id for p in await self.store.posts.withdrawn_since(since, RECONCILE_LIMIT)]
+        ids = [i for i in shown + hidden if i]
         if not ids:
             return 0
         if self._ingestor is not None:
-            gone = await self._ingestor.not_public(source, ids)
+            public, gone = await self._ingestor.visibility(source, ids)
         else:
             async with self._open_ingestor() as ingestor:
-                gone = await ingestor.not_public(source, ids)
-        withdrawn = await self.withdraw(*sorted(gone)) if gone else 0
+                public, gone = await ingestor.visibility(source, ids)
+        withdrawn = await self.withdraw(*sorted(gone & set(shown))) if gone & set(shown) else 0
+        back = public & set(hidden)
+        restored = await self.restore(*sorted(back)) if back else 0
         log.info(
-            "reconciled %d recent posts with %s: %d withdrawn", len(ids), source.name, withdrawn
+            "reconciled %d recent posts with %s: %d withdrawn, %d back",
+            len(ids),
+            source.name,
+            withdrawn,
+            restored,
         )
-        return withdrawn
+        return withdrawn + restored
+
+    async def _learn_wordpress_ids(self, source: SourceSettings, since: datetime) -> None:
+        """Feed-read posts whose guid is a permalink name no WordPress id: find it by slug, so
+        the reconcile can ask about them too."""
+        unknown = await self.store.posts.public_without_wordpress_id(since, RECONCILE_LIMIT)
+        if not unknown:
+            return
+        links = [p.url for p in unknown]
+        if self._ingestor is not None:
+            found = await self._ingestor.wordpress_ids(source, links)
+        else:
+            async with self._open_ingestor() as ingestor:
+                found = await ingestor.wordpress_ids(source, links)
+        await self.store.posts.set_wordpress_ids(
+            {p.id: found[p.url] for p in unknown if p.id is not None and p.url in found}
+        )
 
     # -- fan-out -------------------------------------------------------------------------------
 

@@ -52,7 +52,8 @@ from kcrush_bot.sources.kinds import (
     Validators,
     builtin_kinds,
 )
-from kcrush_bot.sources.kinds.wordpress import not_public as wordpress_not_public
+from kcrush_bot.sources.kinds.wordpress import ids_by_link as wordpress_ids_by_link
+from kcrush_bot.sources.kinds.wordpress import visibility as wordpress_visibility
 from kcrush_bot.sources.normalise import CategoryMap
 from kcrush_bot.sources.ports import SourceStore
 from kcrush_bot.storage.db import from_db_time
@@ -396,10 +397,20 @@ class Ingestor:
             log.info("%s", report.line())
         return report
 
-    async def not_public(self, source: SourceSettings, wp_ids: Sequence[int]) -> set[int]:
-        """Which of these posts (by WordPress's id) the ``wordpress`` source's site no longer
-        shows publicly: what the reconcile withdraws. ``SourceError`` when the site cannot say."""
-        return await wordpress_not_public(source.url, wp_ids, self._reader)
+    async def visibility(
+        self, source: SourceSettings, wp_ids: Sequence[int]
+    ) -> tuple[set[int], set[int]]:
+        """Which of these posts (by WordPress's id) the ``wordpress`` source's site shows
+        publicly, and which it no longer shows: what the reconcile restores and withdraws.
+        ``SourceError`` when the site cannot say."""
+        return await wordpress_visibility(source.url, wp_ids, self._reader)
+
+    async def wordpress_ids(self, source: SourceSettings, links: Sequence[str]) -> dict[str, int]:
+        """WordPress's ids of posts known only by their canonical links, where the site still
+        shows them under those links (see ``kinds.wordpress.ids_by_link``)."""
+        return await wordpress_ids_by_link(
+            source.url, links, self._settings.bot.site_host, self._reader
+        )
 
     # -- the store: every call ingest makes to it ---------------------------------------------
 

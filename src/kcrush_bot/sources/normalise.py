@@ -57,9 +57,11 @@ _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 _URL_WHITESPACE = re.compile(r"[\t\n\r\x00]")
 
 
-def _bare_host(site_host: str) -> str:
-    host = site_host.lower().rstrip(".")
-    return host[4:] if host.startswith("www.") else host
+def _bare_host(site_host: str) -> tuple[str, int | None]:
+    """The site's host without ``www.``, and the port it names (``127.0.0.1:8080``), if any."""
+    host, _, port = site_host.lower().partition(":")
+    host = host.rstrip(".")
+    return (host[4:] if host.startswith("www.") else host), (int(port) if port.isdigit() else None)
 
 
 def canonical_url(
@@ -88,10 +90,11 @@ def canonical_url(
         return None
     if parts.scheme.lower() not in ("http", "https"):
         return None
-    bare = _bare_host(site_host)
+    bare, site_port = _bare_host(site_host)
     if host not in (bare, "www." + bare):
         return None
-    if port not in (None, 80, 443):
+    # A site served on a port of its own (a test WordPress on loopback) names it in site_host.
+    if port not in ((None, 80, 443) if site_port is None else (site_port,)):
         return None
 
     segments: list[str] = []

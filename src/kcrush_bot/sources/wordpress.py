@@ -177,6 +177,18 @@ def listed_url(url: str, wp_ids: Sequence[int]) -> str:
     return f"{api_root(url)}/wp/v2/posts?{query}"
 
 
+def by_slug_url(url: str, slugs: Sequence[str]) -> str:
+    """The public posts with these slugs (at most a hundred): their ids and links."""
+    query = urlencode(
+        [
+            ("slug", ",".join(slugs)),
+            ("per_page", str(BACKFILL_PER_PAGE)),
+            ("_fields", "id,link"),
+        ]
+    )
+    return f"{api_root(url)}/wp/v2/posts?{query}"
+
+
 def post_url(url: str, wp_id: int) -> str:
     """One post (``/posts/<id>``): 401 or 404 when it is not public."""
     return f"{api_root(url)}/wp/v2/posts/{int(wp_id)}?_fields=id,status,content.protected"

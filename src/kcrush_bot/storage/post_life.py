@@ -73,6 +73,35 @@ class PostLife:
         )
         return [post_of(r) for r in rows]
 
+    async def public_without_wordpress_id(self, since: datetime, limit: int = 1000) -> list[Post]:
+        """Public posts of the last while whose WordPress id is unknown (read from a feed whose
+        guid is a permalink): the reconcile finds their ids by slug."""
+        rows = await self._db.all(
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at IS NULL "
+            "AND p.wp_id IS NULL AND max(coalesce(p.published_at, ''), p.first_seen_at) >= ? "
+            f"ORDER BY {NEWEST_FIRST} LIMIT ?",
+            (to_db_time(since), limit),
+        )
+        return [post_of(r) for r in rows]
+
+    async def set_wordpress_ids(self, ids: dict[int, int]) -> None:
+        """Record WordPress's ids of stored posts (post id → WordPress id)."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE posts SET wp_id = ? WHERE id = ? AND wp_id IS NULL",
+                [(wp_id, post_id) for post_id, wp_id in ids.items()],
+            )
+
+    async def withdrawn_since(self, since: datetime, limit: int = 1000) -> list[Post]:
+        """Posts withdrawn after ``since`` that WordPress knows by id, newest first: what the
+        reconcile asks about, in case they are public again."""
+        rows = await self._db.all(
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at >= ? "
+            f"AND p.wp_id IS NOT NULL ORDER BY {NEWEST_FIRST} LIMIT ?",
+            (to_db_time(since), limit),
+        )
+        return [post_of(r) for r in rows]
+
     async def touched(self, limit: int = 200) -> list[tuple[Post, datetime, bool]]:
         """Posts whose messages must follow a change: (post, when last touched, withdrawn),
         oldest touch first."""

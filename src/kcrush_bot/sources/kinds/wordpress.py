@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from kcrush_bot.core.errors import SourceError
 from kcrush_bot.settings import SourceSettings
@@ -37,6 +37,7 @@ from kcrush_bot.sources.kinds.base import (
     Validators,
     is_web_url,
 )
+from kcrush_bot.sources.normalise import canonical_url
 
 # The categories endpoint pages by a hundred; a site with more than 2,000 categories is not
 # the kind of site this reads.
@@ -225,11 +226,13 @@ class WordPressKind(HttpKind):
 _NOT_PUBLIC = (401, 403, 404, 410)
 
 
-async def not_public(url: str, wp_ids: Sequence[int], reader: Reader) -> set[int]:
-    """Which of these posts WordPress no longer shows: each hundred asked for in one request
-    (``include=``); one missing from that answer is asked for alone, and counts as gone only
-    when WordPress answers it with 401 or 404 (any other failure leaves it be). A failure of
-    the list request raises ``SourceError``: nothing is taken for gone on a bad answer."""
+async def visibility(url: str, wp_ids: Sequence[int], reader: Reader) -> tuple[set[int], set[int]]:
+    """Which of these posts WordPress shows publicly, and which it no longer shows: each
+    hundred asked for in one request (``include=``); one missing from that answer is asked
+    for alone, and counts as gone only when WordPress answers it with 401 or 404 (any other
+    failure leaves it in neither set). A failure of the list request raises ``SourceError``:
+    nothing is taken for gone on a bad answer."""
+    public: set[int] = set()
     gone: set[int] = set()
     ids = sorted(set(wp_ids))
     for start in range(0, len(ids), wordpress.BACKFILL_PER_PAGE):
@@ -246,8 +249,7 @@ async def not_public(url: str, wp_ids: Sequence[int], reader: Reader) -> set[int
         for wp_id in chunk:
             item = listed.get(wp_id)
             if item is not None:
-                if not wordpress.is_public(item):
-                    gone.add(wp_id)
+                (public if wordpress.is_public(item) else gone).add(wp_id)
                 continue
             try:
                 alone = await reader.get(wordpress.post_url(url, wp_id))
@@ -258,6 +260,34 @@ async def not_public(url: str, wp_ids: Sequence[int], reader: Reader) -> set[int
             except SourceError:
                 continue
             posts = wordpress.load_posts(alone.body)
-            if not posts or not wordpress.is_public(posts[0]):
-                gone.add(wp_id)
-    return gone
+            (public if posts and wordpress.is_public(posts[0]) else gone).add(wp_id)
+    return public, gone
+
+
+async def ids_by_link(
+    url: str, links: Sequence[str], site_host: str, reader: Reader
+) -> dict[str, int]:
+    """WordPress's ids of posts known only by their canonical link (a feed's item whose guid is
+    a permalink): asked for by slug (the link's last part), a hundred at a time, and kept only
+    where WordPress's link for that id is the same post's link. A post not found is left
+    unknown, never taken for gone: its slug may have changed."""
+    by_slug: dict[str, list[str]] = {}
+    for link in links:
+        slug = unquote(urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1])
+        if slug:
+            by_slug.setdefault(slug, []).append(link)
+    found: dict[str, int] = {}
+    slugs = sorted(by_slug)
+    for start in range(0, len(slugs), wordpress.BACKFILL_PER_PAGE):
+        chunk = slugs[start : start + wordpress.BACKFILL_PER_PAGE]
+        try:
+            answer = await reader.get(wordpress.by_slug_url(url, chunk))
+        except FetchStatusError as exc:
+            raise SourceError(_reason(exc, "posts")) from None
+        for item in wordpress.load_posts(answer.body):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                continue
+            theirs = canonical_url(item.get("link"), site_host)
+            if theirs is not None and theirs in links:
+                found[theirs] = item["id"]
+    return found

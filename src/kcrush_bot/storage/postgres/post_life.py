@@ -67,6 +67,38 @@ class PgPostLife:
         )
         return [post_from_record(r) for r in rows]
 
+    async def public_without_wordpress_id(self, since: datetime, limit: int = 1000) -> list[Post]:
+        """Public posts of the last while whose WordPress id is unknown (read from a feed whose
+        guid is a permalink): the reconcile finds their ids by slug."""
+        rows = await self._db.all(
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at IS NULL "
+            "AND p.wp_id IS NULL AND greatest(p.published_at, p.first_seen_at) >= $1 "
+            f"ORDER BY {NEWEST_FIRST} LIMIT $2",
+            as_utc(since),
+            limit,
+        )
+        return [post_from_record(r) for r in rows]
+
+    async def set_wordpress_ids(self, ids: dict[int, int]) -> None:
+        """Record WordPress's ids of stored posts (post id → WordPress id)."""
+        if ids:
+            async with self._db.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE posts SET wp_id = $1 WHERE id = $2 AND wp_id IS NULL",
+                    [(wp_id, post_id) for post_id, wp_id in ids.items()],
+                )
+
+    async def withdrawn_since(self, since: datetime, limit: int = 1000) -> list[Post]:
+        """Posts withdrawn after ``since`` that WordPress knows by id, newest first: what the
+        reconcile asks about, in case they are public again."""
+        rows = await self._db.all(
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.withdrawn_at >= $1 "
+            f"AND p.wp_id IS NOT NULL ORDER BY {NEWEST_FIRST} LIMIT $2",
+            as_utc(since),
+            limit,
+        )
+        return [post_from_record(r) for r in rows]
+
     async def touched(self, limit: int = 200) -> list[tuple[Post, datetime, bool]]:
         """Posts whose messages must follow a change: (post, when last touched, withdrawn),
         oldest touch first."""
