@@ -73,3 +73,20 @@ async def test_a_new_slug_moves_the_link_of_the_same_post(store: Store) -> None:
     result = await store.posts.upsert([moved], source="rest", pushable=False, authoritative=True)
     assert result.updated == first.new and await store.posts.count() == 1
     assert (await store.posts.latest(1))[0].url == "https://www.kcrush.com/a-better-slug/"
+
+
+async def test_what_the_reconcile_asks_about(store: Store) -> None:
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    result = await store.posts.upsert(
+        [wp(1), wp(2), replace(make_post(3), guid="https://www.kcrush.com/post-3/")],
+        source="feed",
+        pushable=False,
+    )
+    one, two, three = result.new
+    await store.posts.withdraw([two])
+    assert [p.id for p in await store.posts.public_since(since)] == [one]
+    assert [p.id for p in await store.posts.withdrawn_since(since)] == [two]
+    assert [p.id for p in await store.posts.public_without_wordpress_id(since)] == [three]
+    await store.posts.set_wordpress_ids({three: 903})
+    assert await store.posts.public_without_wordpress_id(since) == []
+    assert {p.id for p in await store.posts.public_since(since)} == {one, three}
