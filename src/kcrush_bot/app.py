@@ -26,7 +26,7 @@ from kcrush_bot.core.commands import CommandService, CoreConfig, default_registr
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import SAMPLE_SOURCE
 from kcrush_bot.core.permissions import Moderators
-from kcrush_bot.core.ports import Metrics, Platform
+from kcrush_bot.core.ports import SOLE, Lease, LeasedIntake, Metrics, Platform
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.publisher.digests import DigestCalendar
 from kcrush_bot.publisher.doorbell import Doorbell
@@ -36,6 +36,7 @@ from kcrush_bot.storage import Store
 
 if TYPE_CHECKING:
     from kcrush_bot.push.endpoints import PushEndpoints
+    from kcrush_bot.replicas import Replica
     from kcrush_bot.web import HttpServer, PrometheusMetrics
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class App:
     publisher: Publisher
     metrics: Metrics = NO_METRICS
     push: PushLedger = field(default_factory=PushLedger)
+    # This process as one of several replicas on a PostgreSQL database (``run`` only).
+    replica: Replica | None = None
 
 
 def core_config(settings: Settings) -> CoreConfig:
@@ -103,13 +106,15 @@ async def build(
     metrics: Metrics = NO_METRICS,
     console: bool = False,
     publisher_options: Mapping[str, Any] | None = None,
+    replicas: bool = False,
 ) -> AsyncIterator[App]:
     """The whole graph, wired: see the module docstring.
 
     ``store`` is opened from ``settings`` when not given (and prepared either way);
     ``platforms`` defaults to every platform whose token is set (``platforms_for``), ``{}``
     gives none (command-line verbs that send nothing); ``publisher_options`` are the
-    publisher's tuning arguments (tests shorten its waits).
+    publisher's tuning arguments (tests shorten its waits). ``replicas`` (``run``): on
+    PostgreSQL this process is one replica of several, its singleton duties under the lease.
     """
     async with AsyncExitStack() as stack:
         if store is None:
@@ -134,6 +139,8 @@ async def build(
             made = dict(platforms(service))
         else:
             made = dict(platforms)
+        replica = _replica_of(store) if replicas else None
+        lease: Lease = replica if replica is not None else SOLE
         publisher = Publisher(
             store,
             settings,
@@ -143,9 +150,28 @@ async def build(
             calendar=calendar,
             clock=clock,
             metrics=metrics,
+            lease=lease,
             **(publisher_options or {}),
         )
-        yield App(settings, store, service, made, publisher, metrics, push)
+        if replica is not None:
+            for name, pacer in publisher.pacers.items():
+                replica.pace(name, pacer)
+            replica.follow(publisher)
+            for platform in made.values():
+                if isinstance(platform, LeasedIntake):
+                    platform.follow_lease(replica)
+                    replica.follow(platform)
+        yield App(settings, store, service, made, publisher, metrics, push, replica)
+
+
+def _replica_of(store: Store) -> Replica | None:
+    """A replica of several when the store is PostgreSQL (SQLite has one process: SOLE)."""
+    repository = getattr(store, "replicas", None)
+    if repository is None:
+        return None
+    from kcrush_bot.replicas import Replica
+
+    return Replica(repository)
 
 
 def platforms_for(
@@ -193,9 +219,18 @@ async def run(
 
         metrics = PrometheusMetrics()
     async with (
-        build(settings, platforms=platforms, console=console, metrics=metrics or NO_METRICS) as app,
+        build(
+            settings,
+            platforms=platforms,
+            console=console,
+            metrics=metrics or NO_METRICS,
+            replicas=True,
+        ) as app,
         AsyncExitStack() as stack,
     ):
+        if app.replica is not None:
+            # First: whether this replica holds the lease decides what the others start.
+            await stack.enter_async_context(app.replica)
         for name, platform in app.platforms.items():
             await stack.enter_async_context(platform)
             log.info("%s connected", name)

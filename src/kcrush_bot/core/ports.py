@@ -334,3 +334,44 @@ class PacedPlatform(Protocol):
     """A platform whose command answers count against the send budget it is given."""
 
     def pace_with(self, budget: SendBudget) -> None: ...
+
+
+class Lease(Protocol):
+    """Whether this process runs the singleton duties now: source polls, digests, scheduled
+    announcements, reconciles, Telegram long polling. Of several replicas on one database one
+    holds it at a time; a process alone on its database always does (``SOLE``)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas may share the database (their rows in flight are theirs)."""
+        ...
+
+
+@runtime_checkable
+class LeaseFollower(Protocol):
+    """Something that starts or stops a singleton duty when the lease changes hands here."""
+
+    async def lease_changed(self, held: bool) -> None: ...
+
+
+@runtime_checkable
+class LeasedIntake(Protocol):
+    """A platform part of whose intake is a singleton duty (Telegram's long polling): it asks
+    the lease before starting it and follows the lease's changes."""
+
+    def follow_lease(self, lease: Lease) -> None: ...
+
+    async def lease_changed(self, held: bool) -> None: ...
+
+
+class SoleLease:
+    """The lease of a process alone on its database: always held, never shared."""
+
+    held = True
+    shared = False
+
+
+SOLE: Lease = SoleLease()

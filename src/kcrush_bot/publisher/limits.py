@@ -110,6 +110,9 @@ class Pacer:
         self._max_chats = max_chats
         self.rate = limits.per_second * headroom
         self.interval = 1.0 / self.rate
+        self.replicas = 1  # how many replicas share the platform's limit (``share``)
+        # Called with the seconds of a platform-wide pause (a 429), so other replicas pause too.
+        self.on_pause: Callable[[float], None] | None = None
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
         self.paused_until = 0.0
         self.stats = BudgetStats()
@@ -185,6 +188,18 @@ class Pacer:
     def pause_all(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._now() + seconds)
         log.warning("platform-wide rate limit: pausing all sends for %.1fs", seconds)
+        if self.on_pause is not None:
+            self.on_pause(seconds)
+
+    def pause_for(self, seconds: float) -> None:
+        """Another replica was told to pause: do too, without telling anyone again."""
+        self.paused_until = max(self.paused_until, self._now() + seconds)
+
+    def share(self, replicas: int) -> None:
+        """The platform's limit is the bot's: with ``replicas`` sending, take that share."""
+        self.replicas = max(1, replicas)
+        self.rate = self.limits.per_second * self.headroom / self.replicas
+        self.interval = 1.0 / self.rate
 
     @property
     def paused(self) -> bool:

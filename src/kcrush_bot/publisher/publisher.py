@@ -17,6 +17,14 @@
 The schedules live in our tables; jobs are re-registered at start with stable ids
 (``replace_existing``), so nothing about them is lost when the process stops. At start, rows a
 crash left in flight go out again, and a digest missed while the bot was down is sent once.
+
+Several replicas on one PostgreSQL database run every job, but the singleton ones (polls,
+reconciles, digests, scheduled announcements, the refresh) do their work only in the replica
+holding the ``lease``; the others skip each run. The replica that takes the lease over does
+what a start does (``lease_changed``): fans out what was missed, re-registers the schedules from
+the tables and polls at once. Delivery runs in every replica. Rows a crashed replica left in
+flight are given back by the claims' expiry (``kcrush_bot.replicas``), not at start, since
+another replica's rows in flight are its own.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from kcrush_bot.core.digests import assemble_digest
 from kcrush_bot.core.matching import INSTANT, SubscriptionIndex
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import DigestSchedule
-from kcrush_bot.core.ports import Metrics, PacedPlatform, Platform
+from kcrush_bot.core.ports import SOLE, Lease, Metrics, PacedPlatform, Platform
 from kcrush_bot.core.times import as_utc, utc_now
 from kcrush_bot.publisher import changes
 from kcrush_bot.publisher.digests import (
@@ -92,8 +100,10 @@ class Publisher:
         probe_interval: float | None = None,
         headroom: float | None = None,
         metrics: Metrics = NO_METRICS,
+        lease: Lease = SOLE,
     ) -> None:
         self.store = store
+        self.lease = lease
         self.metrics = metrics
         self.settings = settings
         self.platforms = dict(platforms)
@@ -147,18 +157,20 @@ class Publisher:
         await stack.__aenter__()
         try:
             now = self.clock()
-            resent = await self.outbox.recover_in_flight(now)
-            if resent:
-                log.warning("%d messages were in flight when the bot stopped: resending", resent)
+            if not self.lease.shared:
+                resent = await self.outbox.recover_in_flight(now)
+                if resent:
+                    log.warning(
+                        "%d messages were in flight when the bot stopped: resending", resent
+                    )
             if any(s.enabled for s in self.settings.sources):
                 self._ingestor = await stack.enter_async_context(self._open_ingestor())
-            await self.enqueue_new_posts()
-            await self.follow_changed_posts()
-            await self.enqueue_announcements()
-            await self.send_due_digests(now)  # the ones missed while the bot was down
+            if self.lease.held:
+                await self._catch_up(now)
             self._worker_task = asyncio.create_task(self.worker.run(), name="delivery-worker")
             self.scheduler = self._start_scheduler()
-            await self.refresh_schedules()
+            if self.lease.held:
+                await self.refresh_schedules()
             if self.doorbell is not None:
                 self._doorbell_task = asyncio.create_task(self._answer_doorbell(self.doorbell))
         except BaseException:
@@ -167,6 +179,32 @@ class Publisher:
             raise
         self._stack = stack
         return self
+
+    async def _catch_up(self, now: datetime) -> None:
+        """What the singleton duties missed while nobody here ran them."""
+        await self.enqueue_new_posts()
+        await self.follow_changed_posts()
+        await self.enqueue_announcements()
+        await self.send_due_digests(now)  # the ones missed while the bot was down
+
+    async def lease_changed(self, held: bool) -> None:
+        """This replica took the singleton lease over (or lost it). Taking it over does what a
+        start does: catch up from the tables, register the schedules, poll every source now.
+        Losing it needs nothing: every singleton job checks the lease before it works."""
+        scheduler = self.scheduler
+        if not held or scheduler is None:
+            return
+        log.info("holding the singleton lease: polls, digests and announcements run here")
+        try:
+            await self._catch_up(self.clock())
+            await self.refresh_schedules()
+        except Exception:
+            log.exception("taking over the singleton duties failed; the refresh job retries")
+        now = datetime.now(UTC)
+        for source in self.settings.sources:
+            if source.enabled:
+                with contextlib.suppress(Exception):
+                    scheduler.modify_job(f"poll:{source.name}", next_run_time=now)
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
@@ -297,6 +335,8 @@ class Publisher:
     # -- polling -------------------------------------------------------------------------------
 
     async def _poll_job(self, source: SourceSettings) -> None:
+        if not self.lease.held:
+            return
         task = asyncio.current_task()
         if task is not None:
             self._polls.add(task)
@@ -352,6 +392,8 @@ class Publisher:
         return next((s for s in self.settings.sources if s.enabled and s.kind == "wordpress"), None)
 
     async def _reconcile_job(self) -> None:
+        if not self.lease.held:
+            return
         try:
             await self.reconcile()
         except asyncio.CancelledError:
@@ -600,6 +642,8 @@ class Publisher:
     async def _digest_job(self, sig: Signature) -> None:
         """The cron job of one schedule: every chat that has it now (read afresh) gets its
         digest if due, each on its own, so one chat's failure does not hold up the others."""
+        if not self.lease.held:
+            return
         try:
             schedules = [s for s in await self.store.chats.digests() if signature(s) == sig]
             changed = await self.outbox.digest_changed_at()
@@ -621,6 +665,8 @@ class Publisher:
     # -- keeping the schedules in step with the tables ------------------------------------------
 
     async def _refresh_job(self) -> None:
+        if not self.lease.held:
+            return
         try:
             await self.enqueue_new_posts()
             await self.follow_changed_posts()
@@ -689,6 +735,8 @@ class Publisher:
             self._announcement_jobs.add(announcement_id)
 
     async def _announcement_job(self) -> None:
+        if not self.lease.held:
+            return
         try:
             await self.enqueue_announcements()
         except Exception:

@@ -64,7 +64,7 @@ from kcrush_bot.core.commands.browse import find_posts
 from kcrush_bot.core.errors import ConfigError, DeliveryError, KcrushError, RetryableDelivery
 from kcrush_bot.core.models import HIGHLIGHT_END, HIGHLIGHT_START, ChatRef, Post
 from kcrush_bot.core.permissions import Access
-from kcrush_bot.core.ports import SendBudget
+from kcrush_bot.core.ports import SOLE, Lease, SendBudget
 from kcrush_bot.core.render.telegram import TelegramCall, render_card, render_reply
 from kcrush_bot.core.replies import Cards, ErrorReply, ListPage, Reply, TeaserCard, Text
 from kcrush_bot.core.text import shorten
@@ -150,6 +150,10 @@ class TelegramPlatform:
         self._app: AnyApplication | None = None
         self._polling: PollingRequest | None = None
         self._redaction: tuple[RedactSecrets, list[logging.Handler]] | None = None
+        # Long polling is a singleton duty: of several replicas only the lease holder polls
+        # (two getUpdates callers conflict); every replica takes a webhook's updates.
+        self._lease: Lease = SOLE
+        self._intake_stopped = False
         # We call do_api_request with the renderer's method names on purpose (see send);
         # PTB's hint to use the typed method instead is noise for us.
         warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
@@ -250,9 +254,27 @@ class TelegramPlatform:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stop()
 
+    def follow_lease(self, lease: Lease) -> None:
+        self._lease = lease
+
+    async def lease_changed(self, held: bool) -> None:
+        """This replica took the singleton lease (start long polling) or lost it (stop)."""
+        app = self._app
+        if app is None or app.updater is None or self.settings.mode != "polling":
+            return
+        if self._intake_stopped or not app.running:
+            return
+        if held and not app.updater.running:
+            log.info("telegram: holding the lease, long polling starts here")
+            await self._start_updates(app)
+        elif not held and app.updater.running:
+            log.info("telegram: the lease moved on, long polling stops here")
+            await app.updater.stop()
+
     async def stop_receiving(self) -> None:
         """Stop polling (or the webhook listener) and finish the commands in hand, for at most
         ``stop_grace`` seconds; the Bot API client stays up for sends."""
+        self._intake_stopped = True
         app = self._app
         if app is not None and app.updater is not None and app.updater.running:
             try:
@@ -283,6 +305,9 @@ class TelegramPlatform:
         assert app.updater is not None
         if self.settings.mode == "webhook":
             await self._start_webhook(app.updater)
+            return
+        if not self._lease.held:
+            log.info("telegram: another replica holds the lease and long-polls")
             return
         await app.updater.start_polling(
             poll_interval=0.0,

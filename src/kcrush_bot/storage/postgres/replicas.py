@@ -23,6 +23,7 @@ from typing import Any
 from kcrush_bot.storage.postgres.db import PgDatabase
 
 SINGLETON = "singleton"
+PAUSE = "pause:"  # a lease row per platform under a shared 429 pause: "pause:telegram"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,5 +123,42 @@ class PgReplicaRepository:
         """Drop rows of replicas not seen for ``older_than`` (crashed ones leave theirs)."""
         status = await self._db.execute(
             "DELETE FROM replicas WHERE seen_at < now() - $1::interval", older_than
+        )
+        return int(status.split()[-1])
+
+    async def pause(self, platform: str, seconds: float, replica: str) -> None:
+        """A 429 told ``replica`` to pause all sends to ``platform``: every replica pauses."""
+        await self._db.execute(
+            """
+            INSERT INTO leases AS l (name, holder, generation, acquired_at, expires_at)
+            VALUES ($1, $2, 1, now(), now() + $3::interval)
+            ON CONFLICT (name) DO UPDATE SET
+                holder = excluded.holder,
+                acquired_at = excluded.acquired_at,
+                expires_at = GREATEST(l.expires_at, excluded.expires_at)
+            """,
+            PAUSE + platform,
+            replica,
+            timedelta(seconds=seconds),
+        )
+
+    async def pauses(self) -> dict[str, float]:
+        """Platform → seconds its shared pause has left, for the pauses still running."""
+        rows = await self._db.all(
+            "SELECT substr(name, $1) AS platform, "
+            "extract(epoch FROM expires_at - now())::float8 AS left_s "
+            "FROM leases WHERE starts_with(name, $2) AND expires_at > now()",
+            len(PAUSE) + 1,
+            PAUSE,
+        )
+        return {r["platform"]: float(r["left_s"]) for r in rows}
+
+    async def expire_claims(self, claimed_before: datetime) -> int:
+        """Rows claimed before ``claimed_before`` and still in flight go back to due: their
+        replica died holding them (a live one finishes a send long before)."""
+        status = await self._db.execute(
+            "UPDATE outbox SET status = 'pending', claimed_at = NULL "
+            "WHERE status = 'sending' AND claimed_at < $1",
+            claimed_before,
         )
         return int(status.split()[-1])
