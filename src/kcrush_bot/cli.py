@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kcrush_bot import __version__, app, cli_ops, logs
+from kcrush_bot import __version__, app, cli_db, cli_ops, logs
 from kcrush_bot import settings as settings_mod
 from kcrush_bot.core.categories import category_tree
 from kcrush_bot.core.commands.announce import draft
@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="configuration file (default: KCRUSH_CONFIG, then "
         "config/kcrush-bot.toml, then the bundled one)",
     )
-    parser.add_argument("--db", help="SQLite database (default: KCRUSH_DB, then [bot] database)")
+    parser.add_argument(
+        "--db",
+        help="a SQLite path or a postgresql:// URL (default: KCRUSH_DB, then [bot] database)",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -165,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply pending migrations")
     cli_ops.add_db_backup(db_sub)
+    cli_db.add_db_copy(db_sub)
     cli_ops.add_deliveries(sub)
     cli_ops.add_sources(sub)
 
@@ -476,23 +480,6 @@ async def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from kcrush_bot.storage import Store, migrate
-
-    async with Store.open(settings.database_path, upgrade=False) as store:
-        before = await store.db.schema_version()
-        applied = await migrate.upgrade(store.db.connection)
-        after = await store.db.schema_version()
-    if applied:
-        print(
-            f"Upgraded {settings.database_path} from version {before} to {after}: "
-            + ", ".join(applied)
-        )
-    else:
-        print(f"{settings.database_path} is up to date (version {after}).")
-    return 0
-
-
 async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     async with app.build(settings, platforms={}) as built:
         stats = await built.store.stats()
@@ -503,7 +490,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         next_digest = next_digest_times(digests, built.service.clock())
     data: dict[str, Any] = {
         "version": __version__,
-        "database": settings.database_path,
+        "database": settings.database_shown,
         "posts": stats.posts,
         "categories": stats.categories,
         "chats": stats.chats,
@@ -547,7 +534,7 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    print(f"kcrush-bot {__version__} · {settings.database_path}")
+    print(f"kcrush-bot {__version__} · {settings.database_shown}")
     print(
         f"posts {stats.posts} · categories {stats.categories} · chats {stats.chats} · "
         f"subscriptions {stats.active_subscriptions}/{stats.subscriptions} active"
@@ -611,7 +598,7 @@ VERBS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, in
     "announce": cmd_announce,
     "digest": cmd_digest_preview,
     "discord": cmd_discord_sync,
-    "db": cmd_db_upgrade,
+    "db": cli_db.cmd_db_upgrade,
     "stats": cmd_stats,
 }
 

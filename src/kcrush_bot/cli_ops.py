@@ -170,12 +170,15 @@ async def cmd_deliveries(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_db_backup(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.storage.backup import backup_sqlite
+    from kcrush_bot.storage.urls import is_postgres_url
 
+    if is_postgres_url(settings.database_path):
+        raise BadInput("db backup copies a SQLite store; back PostgreSQL up with pg_dump")
     result = await asyncio.to_thread(
         backup_sqlite, settings.database_path, args.path, overwrite=args.force
     )
     print(
-        f"Backed up {settings.database_path} to {result.path}: {result.bytes:,} bytes, "
+        f"Backed up {settings.database_shown} to {result.path}: {result.bytes:,} bytes, "
         f"{result.posts} posts, schema version {result.schema_version}; integrity ok."
     )
     return 0

@@ -34,6 +34,7 @@ from kcrush_bot.core.errors import ConfigError
 from kcrush_bot.core.models import Category
 from kcrush_bot.core.text import check_url
 from kcrush_bot.core.times import parse_clock_time, parse_timezone
+from kcrush_bot.storage.urls import is_postgres_url, shown
 
 SOURCE_KINDS = ("wordpress", "feed", "listing", "file")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -258,7 +259,16 @@ class Settings:
 
     @property
     def database_path(self) -> str:
+        """A SQLite path, or a ``postgresql://`` URL (which may hold a password: show
+        ``database_shown`` instead)."""
+        if is_postgres_url(self.bot.database):
+            return self.bot.database
         return os.path.expanduser(self.bot.database)
+
+    @property
+    def database_shown(self) -> str:
+        """The database as logs and output may name it: a URL's password replaced."""
+        return shown(self.database_path)
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -504,7 +514,12 @@ def from_dict(
         raise ConfigError("ingest.max_bytes: must be at least 1024")
 
     database = db or env.get("KCRUSH_DB") or bot.database
-    if database != ":memory:" and not Path(os.path.expanduser(database)).is_absolute():
+    # A postgresql:// URL names a server's database, not a file: it is kept as given.
+    if (
+        database != ":memory:"
+        and not is_postgres_url(database)
+        and not Path(os.path.expanduser(database)).is_absolute()
+    ):
         database = (
             str(Path.cwd() / database) if db or env.get("KCRUSH_DB") else str(base_dir / database)
         )

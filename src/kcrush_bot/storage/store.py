@@ -24,9 +24,8 @@ from kcrush_bot.storage.db import Clock, Database
 from kcrush_bot.storage.outbox import Outbox
 from kcrush_bot.storage.posts import PostRepository
 from kcrush_bot.storage.sources import SourceRepository
+from kcrush_bot.storage.urls import is_postgres_url
 from kcrush_bot.storage.websub import WebSubRepository
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ class Store:
         cls, path: str | Path, *, upgrade: bool = True, clock: Clock | None = None
     ) -> AsyncIterator[Store]:
         """A path (or ``:memory:``) opens SQLite; a ``postgresql://`` URL opens PostgreSQL."""
-        if str(path).startswith(POSTGRES_SCHEMES):
+        if is_postgres_url(str(path)):
             # Imported here: a SQLite install never loads the PostgreSQL driver.
             from kcrush_bot.storage.postgres.store import PgStore
 

@@ -7,7 +7,7 @@ connection. Elsewhere statements take any free connection from the pool: replica
 do not queue behind one another's reads.
 
 The password may come in the URL, from ``PGPASSWORD`` or from a ``.pgpass`` file (asyncpg reads
-both); ``redact`` is what logs and errors show instead of the URL.
+both); ``storage.urls.shown`` is what logs and errors show instead of the URL.
 """
 
 from __future__ import annotations
@@ -18,29 +18,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from kcrush_bot.core.errors import KcrushError
 from kcrush_bot.storage.db import Clock, as_utc, system_clock
 from kcrush_bot.storage.postgres import migrate
-from kcrush_bot.storage.store import POSTGRES_SCHEMES
+from kcrush_bot.storage.urls import scrubbed, shown
 
 log = logging.getLogger(__name__)
-
-
-def is_postgres_url(target: str) -> bool:
-    return target.startswith(POSTGRES_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced: what may be logged or shown."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def maybe_utc(value: datetime | None) -> datetime | None:
@@ -74,7 +60,7 @@ class PgDatabase:
         # ``path`` as the SQLite database names it, so a second store can be opened on it; it
         # may hold the password: show ``display`` instead.
         self.path = url
-        self.display = redact(url)
+        self.display = shown(url)
         self.clock: Clock = clock or system_clock
         self._current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
             f"kcrush_pg_transaction_{id(self)}", default=None
@@ -97,15 +83,17 @@ class PgDatabase:
                 max_size=max_connections,
                 server_settings={"application_name": "kcrush-bot"},
             )
-        except (OSError, asyncpg.PostgresError) as exc:
-            # The driver's message names host and user, never the password; say which
-            # database in the redacted form.
-            raise ConnectionError(f"cannot connect to {redact(url)}: {exc}") from exc
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # One clear line naming the database, never its password (the driver's message
+            # names host and user; a malformed URL's may quote it).
+            raise KcrushError(
+                f"cannot connect to {shown(url)}: {scrubbed(str(exc), url)}"
+            ) from None
         try:
             if upgrade:
                 async with pool.acquire() as connection:
                     await migrate.upgrade(connection)
-            log.info("connected to %s", redact(url))
+            log.info("connected to %s", shown(url))
             yield cls(pool, url, clock)
         finally:
             await pool.close()
