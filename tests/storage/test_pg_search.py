@@ -152,3 +152,10 @@ def test_snippets_mark_where_they_cut() -> None:
     assert ellipsised("b \x02c\x03 d", "a b c d e") == "…b \x02c\x03 d…"
     assert ellipsised("\x02a\x03 b", "a b") == "\x02a\x03 b"
     assert highlighted("x 서울콘서트 y", ["콘서트"]) == "x 서울\x02콘서트\x03 y"
+
+
+async def test_lookups_by_hostile_text_find_nothing_and_raise_nothing(store: Store) -> None:
+    await store.posts.upsert([make_post(1)], source="t", pushable=False)
+    assert await store.posts.latest(5, category="k\x00pop") == []
+    assert await store.posts.by_url("https://www.kcrush.com/\x00/") is None
+    assert await store.sources.state("feed\x00") is None

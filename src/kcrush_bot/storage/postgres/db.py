@@ -46,6 +46,17 @@ def clean_or_none(value: str | None) -> str | None:
     return None if value is None else clean(value)
 
 
+def _cleaned(args: tuple[Any, ...]) -> list[Any]:
+    return [
+        clean(a)
+        if isinstance(a, str)
+        else [clean(x) if isinstance(x, str) else x for x in a]
+        if isinstance(a, list)
+        else a
+        for a in args
+    ]
+
+
 def affected(status: str) -> int:
     """How many rows a command touched, from its status tag ("UPDATE 3", "INSERT 0 5")."""
     last = status.rsplit(" ", 1)[-1]
@@ -125,17 +136,20 @@ class PgDatabase:
         """Where a statement goes: this task's open transaction, or the pool."""
         return self._current.get() or self.pool
 
+    # The helpers below clean every text argument (``clean``): a lookup by a hostile
+    # category name or URL finds nothing instead of failing on U+0000.
+
     async def one(self, sql: str, *args: Any) -> Any:
-        return await self.q.fetchrow(sql, *args)
+        return await self.q.fetchrow(sql, *_cleaned(args))
 
     async def all(self, sql: str, *args: Any) -> list[Any]:
-        return list(await self.q.fetch(sql, *args))
+        return list(await self.q.fetch(sql, *_cleaned(args)))
 
     async def value(self, sql: str, *args: Any) -> Any:
-        return await self.q.fetchval(sql, *args)
+        return await self.q.fetchval(sql, *_cleaned(args))
 
     async def execute(self, sql: str, *args: Any) -> str:
-        return str(await self.q.execute(sql, *args))
+        return str(await self.q.execute(sql, *_cleaned(args)))
 
     async def schema_version(self) -> int:
         async with self.pool.acquire() as connection:
