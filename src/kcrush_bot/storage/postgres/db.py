@@ -92,7 +92,14 @@ class PgDatabase:
                 url,
                 min_size=1,
                 max_size=max_connections,
-                server_settings={"application_name": "kcrush-bot"},
+                server_settings={
+                    "application_name": "kcrush-bot",
+                    # asyncpg prepares every statement, and after five runs PostgreSQL may
+                    # switch to a generic plan made without the parameters' values. Search
+                    # depends on them (a word in every post wants a different plan from a
+                    # rare one): without this, a common word took 300 ms instead of 10.
+                    "plan_cache_mode": "force_custom_plan",
+                },
             )
         except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # One clear line naming the database, never its password (the driver's message
