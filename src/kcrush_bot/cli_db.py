@@ -51,7 +51,7 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 class _Bar:
     """One progress bar over every row of the copy, named after the table being copied."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -69,8 +69,11 @@ class _Bar:
             TimeElapsedColumn(),
             console=Console(stderr=True),
         )
-        self.task = self.progress.add_task("copying", total=total)
+        self.task = self.progress.add_task("counting", total=None)
         self.before: dict[str, int] = {}
+
+    def counted(self, totals: dict[str, int]) -> None:
+        self.progress.update(self.task, total=sum(totals.values()))
 
     def __call__(self, table: str, done: int, of: int) -> None:
         completed = sum(self.before.values()) + done
@@ -83,7 +86,7 @@ async def cmd_db_copy(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
     from kcrush_bot.storage import Store
-    from kcrush_bot.storage.postgres.copy import TargetNotEmpty, copy_store, count_rows
+    from kcrush_bot.storage.postgres.copy import TargetNotEmpty, copy_store
 
     source = settings.database_path
     if is_postgres_url(source):
@@ -94,16 +97,17 @@ async def cmd_db_copy(settings: Settings, args: argparse.Namespace) -> int:
     if not is_postgres_url(args.url):
         raise BadInput("db copy writes to PostgreSQL: give a postgresql://user@host/db URL")
     async with Store.open(source) as store:
-        totals = await count_rows(store.db.connection)
         try:
             target = await asyncpg.connect(args.url)
         except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             message = scrubbed(str(exc), args.url)
             raise KcrushError(f"cannot connect to {shown(args.url)}: {message}") from None
-        bar = _Bar(sum(totals.values()))
+        bar = _Bar()
         try:
             with bar.progress:
-                copied = await copy_store(store.db.connection, target, progress=bar)
+                copied = await copy_store(
+                    store.db.connection, target, progress=bar, counted=bar.counted
+                )
         except TargetNotEmpty as exc:
             raise BadInput(f"{shown(args.url)}: {exc}") from None
         finally:

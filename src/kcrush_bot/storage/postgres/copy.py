@@ -24,9 +24,10 @@ import asyncpg
 from kcrush_bot.storage.postgres import migrate
 from kcrush_bot.storage.postgres.db import clean
 
-# Parents before children (foreign keys are checked at commit, but the order keeps a reader
-# of the copy's progress unsurprised).
-TABLES = (
+# Every table the two schemas share is copied (a table a later migration adds included); these
+# go first, parents before children, so the progress bar reads in the order a reader expects.
+# Foreign keys are checked at commit in any case.
+FIRST = (
     "categories",
     "posts",
     "post_categories",
@@ -39,7 +40,8 @@ TABLES = (
     "outbox",
     "audit_log",
 )
-# Tables of the PostgreSQL schema that a SQLite store does not have: they must be empty too.
+# PostgreSQL's own bookkeeping: never copied, but a target with rows in the replicas' tables is
+# in use all the same.
 POSTGRES_ONLY = ("leases", "replicas")
 BATCH = 2000
 
@@ -107,19 +109,36 @@ async def _rows(
             yield [tuple(f(v) for f, v in zip(convert, row, strict=True)) for row in batch]
 
 
-async def occupied_tables(target: asyncpg.Connection) -> list[str]:
+async def shared_tables(source: aiosqlite.Connection, target: asyncpg.Connection) -> list[str]:
+    """The tables both stores have, ``FIRST`` first (FTS5's and the schema's own aside)."""
+    async with source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+    ) as cursor:
+        in_source = {row[0] for row in await cursor.fetchall()}
+    in_target = {
+        row["table_name"]
+        for row in await target.fetch(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+    }
+    shared = (in_source & in_target) - {"schema_version", *POSTGRES_ONLY}
+    return [t for t in FIRST if t in shared] + sorted(shared - set(FIRST))
+
+
+async def occupied_tables(target: asyncpg.Connection, tables: Sequence[str]) -> list[str]:
     """The store's tables in the target that hold at least one row."""
     occupied = []
-    for table in (*TABLES, *POSTGRES_ONLY):
+    for table in (*tables, *POSTGRES_ONLY):
         # Table names are this module's constants; identifiers cannot be bound parameters.
-        if await target.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+        if await target.fetchval(f"SELECT EXISTS (SELECT 1 FROM {_quoted(table)})"):
             occupied.append(table)
     return occupied
 
 
-async def count_rows(source: aiosqlite.Connection) -> dict[str, int]:
+async def count_rows(source: aiosqlite.Connection, tables: Sequence[str]) -> dict[str, int]:
     counts = {}
-    for table in TABLES:
+    for table in tables:
         async with source.execute(f"SELECT count(*) FROM {_quoted(table)}") as cursor:
             row = await cursor.fetchone()
         counts[table] = int(row[0]) if row else 0
@@ -131,15 +150,21 @@ async def copy_store(
     target: asyncpg.Connection,
     *,
     progress: Progress | None = None,
+    counted: Callable[[dict[str, int]], None] | None = None,
 ) -> dict[str, int]:
     """Copy every table of a SQLite store into an empty PostgreSQL one; rows copied per table.
 
     ``source`` is a SQLite store's connection (migrated); the target is migrated here.
+    ``counted`` hears how many rows each table holds before any is copied; ``progress`` hears
+    how far each table has got.
     """
     await migrate.upgrade(target)
+    tables = await shared_tables(source, target)
     await source.execute("BEGIN")  # one snapshot of the source for the whole copy
     try:
-        totals = await count_rows(source)
+        totals = await count_rows(source, tables)
+        if counted:
+            counted(totals)
         copied: dict[str, int] = {}
         async with target.transaction():
             # Taken inside the transaction: two copies started together cannot both see
@@ -148,13 +173,13 @@ async def copy_store(
             # Rows arrive in batches, a child category possibly before its parent's batch:
             # every foreign key is checked once, at commit.
             await target.execute("SET CONSTRAINTS ALL DEFERRED")
-            occupied = await occupied_tables(target)
+            occupied = await occupied_tables(target, tables)
             if occupied:
                 raise TargetNotEmpty(
                     "the target database already holds a store "
                     f"(rows in {', '.join(occupied)}); copy into an empty database"
                 )
-            for table in TABLES:
+            for table in tables:
                 present = await _source_columns(source, table)
                 columns = [c for c in await _target_columns(target, table) if c.name in present]
                 done = 0
@@ -171,8 +196,8 @@ async def copy_store(
                 if "id" in {c.name for c in columns}:
                     # Identities continue after the highest id copied (or start at 1).
                     await target.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                        f"SELECT setval(pg_get_serial_sequence('{_quoted(table)}', 'id'), "
+                        f"coalesce((SELECT max(id) FROM {_quoted(table)}), 0) + 1, false)"
                     )
     finally:
         await source.execute("COMMIT")
