@@ -262,7 +262,10 @@ async def serve_http(
     from kcrush_bot.web import bot_server
 
     server = bot_server(listen, app.store, app.platforms, metrics, push=app.push.snapshot)
-    async with PushEndpoints(app.settings, app.store.websub, app.publisher, app.push) as push:
+    endpoints = PushEndpoints(
+        app.settings, app.store.websub, app.publisher, app.push, lease=app.publisher.lease
+    )
+    async with endpoints as push:
         server.add_routes(push.routes())  # before the server starts: aiohttp freezes routes
         async with server:
             push.start_websub(app.publisher.scheduler)  # hubs call back: the server listens now

@@ -236,6 +236,21 @@ async def test_a_hub_that_fails_is_shown_and_asked_again_later(tmp_path: Path) -
         await subscribed(world)
 
 
+async def test_only_the_replica_holding_the_lease_asks_hubs(tmp_path: Path) -> None:
+    class NotHeld:
+        held = False
+        shared = True
+
+    async with websub_world(tmp_path) as world:
+        await subscribed(world)
+        row = await world.bot.app.store.websub.get(SOURCE)
+        assert row is not None and row.verified_at is not None
+        websub = world.bot.push.websub
+        websub.lease = NotHeld()
+        assert await websub.renew_due(row.verified_at + timedelta(days=2)) == 0
+        assert len(world.hub.requests) == 1
+
+
 async def test_without_a_public_url_nothing_is_subscribed(tmp_path: Path) -> None:
     async with websub_world(tmp_path, public=False) as world:
         assert await world.bot.push.websub.renew_due() == 0

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from kcrush_bot.core.ports import SOLE, Lease
 from kcrush_bot.push.ledger import PushLedger
 from kcrush_bot.push.notices import JobQueue
 from kcrush_bot.push.receiver import PushTarget, WordPressReceiver
@@ -39,6 +40,7 @@ class PushEndpoints:
         *,
         clock: Callable[[], datetime] | None = None,
         workers: int | None = None,
+        lease: Lease = SOLE,
     ) -> None:
         self.settings = settings
         self.client = httpx.AsyncClient(
@@ -50,7 +52,9 @@ class PushEndpoints:
         self.receiver = WordPressReceiver(
             settings, target, ledger, self.client, queue=self.queue, **options
         )
-        self.websub = WebSub(settings, websub_repo, self.queue, ledger, self.client, clock=clock)
+        self.websub = WebSub(
+            settings, websub_repo, self.queue, ledger, self.client, clock=clock, lease=lease
+        )
         self._subscribing: asyncio.Task[None] | None = None
 
     def routes(self) -> list[web.RouteDef]:

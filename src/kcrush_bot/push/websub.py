@@ -15,8 +15,8 @@ sha384 or sha512, as the hub names it) must be the HMAC of the body under the su
 secret. A good one polls that source at once through push's queue; a bad or missing one is
 dropped and counted, and still answered 202 (as WebSub allows), so a forger learns nothing.
 
-Leases are renewed by a scheduler job (``renew_due``, every minute) once four fifths of the
-lease has passed; a request the hub never verified is asked again after ten minutes, and a hub
+Leases are renewed by a scheduler job (``renew_due``, every minute, in the replica holding the
+singleton lease) once four fifths of the lease has passed; a request the hub never verified is asked again after ten minutes, and a hub
 that failed after an hour.
 """
 
@@ -37,6 +37,7 @@ import httpx
 from aiohttp import web
 
 from kcrush_bot.core.errors import SourceError
+from kcrush_bot.core.ports import SOLE, Lease
 from kcrush_bot.push.ledger import PushLedger, Subscription
 from kcrush_bot.push.notices import Job, JobKind, JobQueue
 from kcrush_bot.push.signing import check_hub_signature
@@ -113,10 +114,15 @@ class WebSub:
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], datetime] | None = None,
+        lease: Lease = SOLE,
     ) -> None:
         self.settings = settings
+        # Subscribing is a singleton duty: of several replicas, only the lease holder asks hubs
+        # (each asking with a secret of its own would overwrite the others'). Every replica
+        # answers verifications and deliveries, from the shared table.
+        self.lease = lease
         self.public_url = settings.push.public_url
-        self.lease = max(int(settings.push.websub_lease), 60)
+        self.lease_seconds = max(int(settings.push.websub_lease), 60)
         self.repo = repo
         self.queue = queue
         self.ledger = ledger
@@ -147,7 +153,7 @@ class WebSub:
         """The scheduler job: subscribe what has a hub but no live lease, renew leases four
         fifths through, retry requests the hub never verified; unsubscribe sources no longer
         configured. Returns how many requests were sent."""
-        if not self.enabled:
+        if not self.enabled or not self.lease.held:
             return 0
         now = now or self.clock()
         sent = 0
@@ -186,7 +192,7 @@ class WebSub:
         keep = row is not None and (row.hub, row.topic) == (found.hub, found.topic)
         # The same secret on a renewal: deliveries signed before the hub re-verifies still pass.
         secret = row.secret if row is not None and keep else secrets.token_hex(32)
-        await self.repo.requested(source.name, found.hub, found.topic, secret, self.lease)
+        await self.repo.requested(source.name, found.hub, found.topic, secret, self.lease_seconds)
         self._show(await self.repo.get(source.name))
         error = await self._ask_hub(
             found.hub,
@@ -195,7 +201,7 @@ class WebSub:
                 "hub.topic": found.topic,
                 "hub.callback": self.callback(source.name),
                 "hub.secret": secret,
-                "hub.lease_seconds": str(self.lease),
+                "hub.lease_seconds": str(self.lease_seconds),
             },
         )
         if error is not None:
