@@ -261,7 +261,19 @@ async def serve_http(
     from kcrush_bot.push.endpoints import PushEndpoints
     from kcrush_bot.web import bot_server
 
-    server = bot_server(listen, app.store, app.platforms, metrics, push=app.push.snapshot)
+    replica = app.replica
+    server = bot_server(
+        listen,
+        app.store,
+        app.platforms,
+        metrics,
+        push=app.push.snapshot,
+        replica=replica.describe if replica is not None else None,
+    )
+    if replica is not None:
+        from kcrush_bot.replicas import replica_collector
+
+        metrics.registry.register(replica_collector(replica))
     endpoints = PushEndpoints(
         app.settings, app.store.websub, app.publisher, app.push, lease=app.publisher.lease
     )

@@ -488,6 +488,11 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         inactive = await built.store.chats.inactive()
         digests = await built.store.chats.digests()
         next_digest = next_digest_times(digests, built.service.clock())
+        replicas = getattr(built.store, "replicas", None)
+        if replicas is not None:
+            from kcrush_bot.replicas import replicas_report
+
+            report = await replicas_report(replicas)
     data: dict[str, Any] = {
         "version": __version__,
         "database": settings.database_shown,
@@ -531,10 +536,17 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
             for h in health
         ],
     }
+    if replicas is not None:
+        data["replicas"] = report
     if args.json:
         _print_json(data)
         return 0
     print(f"kcrush-bot {__version__} · {settings.database_shown}")
+    if replicas is not None:
+        print(
+            f"replicas {len(report['alive'])} alive · lease held by "
+            f"{report['lease_holder'] or 'nobody'}"
+        )
     print(
         f"posts {stats.posts} · categories {stats.categories} · chats {stats.chats} · "
         f"subscriptions {stats.active_subscriptions}/{stats.subscriptions} active"

@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 2.0
 LEASE_TTL = 6.0
-# A live replica hands a claimed row to the platform within seconds (the send's own timeout is
-# well under this); older claims belong to a replica that died.
-CLAIM_TIMEOUT = 60.0
+# A live replica hands a claimed row to the platform within seconds (a send's own timeout is
+# 10 s, the pacer's queue a few more); older claims belong to a replica that died.
+CLAIM_TIMEOUT = 30.0
 # Renewals are sent ``beat`` apart: stop acting as holder this long before the row runs out.
 MARGIN = 0.5
 
@@ -204,3 +204,47 @@ class Replica:
             await self.repository.pause(platform, seconds, self.id)
         except Exception:
             log.exception("replica %s: sharing a %s pause failed", self.id, platform)
+
+
+async def replicas_report(repository: PgReplicaRepository) -> dict[str, Any]:
+    """Who holds the lease and which replicas are alive, for ``stats`` (``status``)."""
+    lease = await repository.holder()
+    alive = await repository.alive(timedelta(seconds=LEASE_TTL))
+    return {
+        "lease_holder": lease.holder if lease else None,
+        "lease_generation": lease.generation if lease else None,
+        "lease_expires_at": lease.expires_at.isoformat() if lease else None,
+        "alive": [
+            {
+                "id": r.id,
+                "started_at": r.started_at.isoformat(),
+                "seen_at": r.seen_at.isoformat(),
+                "holds_lease": bool(lease and lease.holder == r.id),
+                **{k: v for k, v in r.detail.items() if k != "holds_lease"},
+            }
+            for r in alive
+        ],
+    }
+
+
+def replica_collector(replica: Replica) -> Any:
+    """A Prometheus collector of this replica: its id, whether it holds the lease, how many
+    replicas are alive (imported here: only ``/metrics`` needs the client)."""
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    class ReplicaCollector(Collector):
+        def collect(self) -> Any:
+            holds = GaugeMetricFamily(
+                "kcrush_replica_holds_lease",
+                "1 while this replica holds the singleton lease.",
+                labels=["replica"],
+            )
+            holds.add_metric([replica.id], 1.0 if replica.held else 0.0)
+            alive = GaugeMetricFamily(
+                "kcrush_replicas_alive", "Replicas sharing the database, from the heartbeats."
+            )
+            alive.add_metric([], float(replica.alive))
+            return [holds, alive]
+
+    return ReplicaCollector()

@@ -224,3 +224,18 @@ def test_the_license_is_the_one_pyproject_names() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["license"] == {"text": "MIT"}
     assert (REPO / "LICENSE").read_text(encoding="utf-8").startswith("MIT License\n")
+
+
+def test_compose_postgres_runs_two_replicas_on_one_database_without_a_password_in_it() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.postgres.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    replicas = [s for name, s in services.items() if name.startswith("replica-")]
+    assert len(replicas) == 2 and "postgres" in services
+    for replica in replicas:
+        url = replica["environment"]["KCRUSH_DB"]
+        assert url.startswith("postgresql://") and ":" not in url.split("//")[1].split("@")[0]
+        assert "postgres.env" in replica["env_file"]  # PGPASSWORD
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    ports = [p for replica in replicas for p in replica["ports"]]
+    assert len(set(ports)) == len(ports)
+    assert "postgres.env" in services["postgres"]["env_file"]

@@ -196,9 +196,16 @@ class Pacer:
         self.paused_until = max(self.paused_until, self._now() + seconds)
 
     def share(self, replicas: int) -> None:
-        """The platform's limit is the bot's: with ``replicas`` sending, take that share."""
+        """The platform's limit is the bot's: with ``replicas`` sending, take that share.
+
+        Each replica's sends are evenly spaced but their phases are not aligned: in any one
+        second every replica may fit one send more than its rate, so the shares leave one send
+        a second per other replica unused (one replica alone keeps the whole rate).
+        """
         self.replicas = max(1, replicas)
-        self.rate = self.limits.per_second * self.headroom / self.replicas
+        whole = self.limits.per_second * self.headroom
+        spare = whole - (self.replicas - 1)
+        self.rate = max(spare, whole / 2) / self.replicas
         self.interval = 1.0 / self.rate
 
     @property

@@ -34,11 +34,13 @@ class Health:
         *,
         timeout: float = STORE_TIMEOUT,
         push: Callable[[], dict[str, Any]] | None = None,
+        replica: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.read_backlog = read_backlog
         self.platforms = platforms
         self.timeout = timeout
         self.push = push
+        self.replica = replica
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         down: list[str] = []
@@ -76,6 +78,9 @@ class Health:
             # Informative: a quiet receiver or a lapsed WebSub lease leaves polling to do the
             # job, so neither makes the bot unhealthy.
             body["push"] = self.push()
+        if self.replica is not None:
+            # One of several replicas: which, whether it holds the lease, how many are alive.
+            body["replica"] = self.replica()
         body["status"] = "down" if down else "ok"
         body["down"] = down
         return not down, body

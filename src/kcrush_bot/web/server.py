@@ -91,12 +91,13 @@ def bot_server(
     metrics: PrometheusMetrics,
     *,
     push: Callable[[], dict[str, Any]] | None = None,
+    replica: Callable[[], dict[str, Any]] | None = None,
 ) -> HttpServer:
     """The bot's server with its status routes; add more with ``add_routes`` before entering.
     ``push`` gives the push receiver's state for ``/healthz``."""
     read_backlog = store.outbox.backlog
     metrics.outbox.platforms = sorted(platforms)
     server = HttpServer(*listen)
-    health = Health(read_backlog, platforms, push=push)
+    health = Health(read_backlog, platforms, push=push, replica=replica)
     server.add_routes(status_routes(health, metrics, read_backlog))
     return server
