@@ -3,8 +3,10 @@ or nothing; the command line around it names no password."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,7 +14,7 @@ import asyncpg
 import pytest
 
 from factories import CATEGORIES, make_post
-from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode
+from kcrush_bot.core.models import ChatRef, DigestSchedule, Mode, Post
 from kcrush_bot.sample import load_sample_posts
 from kcrush_bot.storage import Store
 from kcrush_bot.storage.outbox import NewRow
@@ -147,3 +149,88 @@ def test_the_command_copies_and_names_no_password(
     assert "KNK" in found.out
     for outcome in (done, again, upgraded, stats, found):
         assert password not in outcome.out + outcome.err
+
+
+# A magazine's archive in miniature: every post names an artist and two common words, and
+# carries one invented word of its own (its "key"), so a query has one right first answer.
+ARTISTS = ["BTS", "NewJeans", "KNK", "Stray Kids", "아이유", "뉴진스", "Seventeen", "ATEEZ"]
+COMMON = "album tour stage fans concert drama debut vocal chart story".split()
+HANGUL_COMMON = ["서울의", "무대에서", "팬들과", "앨범을", "콘서트의"]
+SYLLABLES = "ka ri mo su na le to vi en da pa si ro mi chu han gyu seo jin woo".split()
+
+
+def key_word(n: int) -> str:
+    """Post n's own word: its number spelled in syllables, so no two posts share one."""
+    word = ""
+    while True:
+        n, digit = divmod(n, len(SYLLABLES))
+        word += SYLLABLES[digit]
+        if n == 0:
+            return word + "x"  # one letter no prefix of another key ends in
+
+
+def archive(count: int) -> list[Post]:
+    rng = random.Random(15)
+    start = datetime(2016, 1, 1, tzinfo=UTC)
+    posts = []
+    for n in range(count):
+        artist = rng.choice(ARTISTS)
+        words = rng.sample(COMMON, 2)
+        title = f"{artist} on {words[0]} and {words[1]} {rng.choice(HANGUL_COMMON)} {key_word(n)}"
+        teaser = " ".join(rng.choices(COMMON + HANGUL_COMMON, k=30))
+        posts.append(
+            Post(
+                url=f"https://www.kcrush.com/archive-{n}/",
+                title=title,
+                teaser=teaser,
+                categories=(rng.choice(["k-pop-interviews", "kpop", "k-dramas"]),),
+                published_at=start + timedelta(hours=7 * n),
+            )
+        )
+    return posts
+
+
+def test_the_sample_and_a_10000_post_archive_move_and_search_alike(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bot.db"
+    assert kcrush(capsys, monkeypatch, path, "latest", "-n", "1").code == 0  # the sample archive
+    posts = archive(10_000)
+
+    async def fill() -> None:
+        async with Store.open(path) as store:
+            # The sample stays beside these: its posts are not replaced by a real source here.
+            await store.posts.upsert(posts, source="sample", pushable=False)
+
+    asyncio.run(fill())
+    done = kcrush(capsys, monkeypatch, path, "db", "copy", pg_url)
+    assert done.code == 0, done.err
+    assert "10,049 posts" in done.out
+
+    rng = random.Random(27)
+    picked = rng.sample(posts, 40)
+    queries = [
+        *(key_word(int(p.url.rsplit("-", 1)[1].rstrip("/"))) for p in picked[:15]),  # whole word
+        *(f"{p.title.split(' on ')[0]} {p.title.split()[-1]}" for p in picked[15:25]),  # + artist
+        *(p.title.split()[-1][:-1] for p in picked[25:35]),  # a word being typed: its prefix
+        *(distinctive_words(p.title)[0] for p in load_sample_posts()[:10]),  # the sample's own
+        "크나큰",  # Hangul in the sample
+        "서울",  # a Hangul stem: found with its particle (서울의), in thousands of posts
+        "album",  # a word in thousands of posts
+    ]
+
+    async def answers(url: str | Path) -> dict[str, tuple[list[str], int]]:
+        async with Store.open(url) as store:
+            found = {}
+            for query in queries:
+                hits, total = await store.posts.search(query, limit=5)
+                found[query] = ([h.post.url for h in hits], total)
+            return found
+
+    on_sqlite = asyncio.run(answers(path))
+    on_pg = asyncio.run(answers(pg_url))
+    for query in queries:
+        (sqlite_top, sqlite_total), (pg_top, pg_total) = on_sqlite[query], on_pg[query]
+        assert sqlite_total > 0, query
+        assert pg_total == sqlite_total, query
+        assert pg_top[:1] == sqlite_top[:1], query
