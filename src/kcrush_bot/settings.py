@@ -191,6 +191,8 @@ class DiscordSettings:
     moderators: tuple[str, ...] = ()
     moderator_roles: tuple[str, ...] = ()
     webhooks: dict[str, str] = field(default_factory=dict)  # channel id -> webhook URL
+    # Gateway shards (discord.py shard_count): the replicas on one PostgreSQL share them out.
+    shards: Count = Count(1)
     token: Secret = field(default_factory=Secret)
 
 

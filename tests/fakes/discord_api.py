@@ -23,7 +23,14 @@ What it does, as Discord does it:
   "message": "Unknown interaction"}`` (counted in ``late_interactions``), as Discord refuses it;
 * the gateway sends HELLO, answers IDENTIFY with READY (whose ``application.id`` is the id
   discord.py then uses for interactions and command sync) and heartbeats with ACKs, and
-  :meth:`FakeDiscord.dispatch_interaction` sends ``INTERACTION_CREATE`` events.
+  :meth:`FakeDiscord.dispatch_interaction` sends ``INTERACTION_CREATE`` events;
+* shards: ``GET /gateway/bot`` answers the bot's shard count (``shards``) and session start
+  limits; IDENTIFY carries ``shard: [id, count]`` (none counts as ``[0, 1]``), and a shard id
+  out of range is closed with 4010, a count other than the bot's with 4011; a server's events
+  go only to the session of shard ``(guild_id >> 22) % count``, direct messages to shard 0's.
+  A second session identifying a shard another session holds is an error Discord answers by
+  invalidating a session: the fake records it (:attr:`FakeDiscord.shard_conflicts`) and
+  invalidates the newcomer (op 9), which identifies again later.
 
 Every request is recorded (:attr:`FakeDiscord.requests`) and failures can be scripted per
 channel, per webhook or globally (:meth:`FakeDiscord.fail`): 429 with ``retry_after``, 403
@@ -177,6 +184,25 @@ class _Window:
         return self.per - (now - self.hits[0]) if self.hits else self.per
 
 
+@dataclass(eq=False)
+class GatewaySession:
+    """One gateway websocket: which shard it identified for, and when."""
+
+    ws: web.WebSocketResponse
+    id: str
+    shard: int | None = None
+    count: int = 1
+    sequence: int = 0  # the ``s`` of the last dispatch sent on it
+    identified_at: float | None = None
+    closed_at: float | None = None
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if frame.get("op") == 0:
+            self.sequence += 1
+            frame = {**frame, "s": self.sequence}
+        await self.ws.send_json(frame)
+
+
 class _Reject(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
@@ -296,6 +322,12 @@ class Where:
 _ids = itertools.count(1_200_000_000_000_000_000)
 
 
+def guild_on_shard(shard: int, count: int, n: int = 0) -> str:
+    """A server id whose events Discord sends to ``shard`` of ``count`` (the n-th such id)."""
+    base = 300_000_000_000 // count * count  # a snowflake's timestamp part, in milliseconds
+    return str((base + n * count + shard) << 22)
+
+
 def snowflake() -> str:
     return str(next(_ids))
 
@@ -407,8 +439,12 @@ class FakeDiscord:
         application_id: str = APPLICATION_ID,
         token: str | None = None,
         interaction_window: float | None = 3.0,
+        shards: int = 1,
+        max_concurrency: int = 1,
     ) -> None:
         self.token = token  # when set, bot requests must carry "Authorization: Bot <token>"
+        self.shards = shards  # the bot's shard count, as /gateway/bot tells it
+        self.max_concurrency = max_concurrency  # IDENTIFYs allowed per 5 s
         self.channel_limit = channel_limit
         self.global_limit = global_limit
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -417,7 +453,10 @@ class FakeDiscord:
         self.messages: dict[str, dict[str, Any]] = {}  # message id -> message object
         self.edited: list[str] = []  # ids of messages edited, in order
         self.deleted: list[str] = []  # ids of messages deleted
-        self.identify: dict[str, Any] | None = None
+        self.identify: dict[str, Any] | None = None  # the last IDENTIFY's payload
+        self.sessions: list[GatewaySession] = []  # every session that identified, in order
+        self.shard_conflicts: list[GatewaySession] = []  # sessions refused: shard already held
+        self.hellos = 0  # gateway connections greeted, identified or not
         self.registered_commands: dict[str | None, list[dict[str, Any]]] = {}  # guild -> cmds
         self.rate_limited = 0  # how many 429s the limits (not scripts) produced
         self.interaction_window = interaction_window
@@ -428,9 +467,9 @@ class FakeDiscord:
         self._buckets: dict[str, _Window] = {}
         self._global = _Window(*global_limit) if global_limit else None
         self._runner: web.AppRunner | None = None
-        self._ws: web.WebSocketResponse | None = None
         self._sockets: set[web.WebSocketResponse] = set()
-        self._sequence = 0
+        self._live: dict[int, GatewaySession] = {}  # shard id -> the session holding it
+        self._session_ids = itertools.count(1)
         self._identified = asyncio.Event()
         self._changed = asyncio.Condition()
         self.port = 0
@@ -596,6 +635,27 @@ class FakeDiscord:
         assert self.identify is not None
         return self.identify
 
+    def live_shards(self) -> dict[int, GatewaySession]:
+        """Shard id → the session holding it now (identified, not closed)."""
+        return {shard: s for shard, s in self._live.items() if not s.ws.closed}
+
+    async def wait_shards(
+        self, predicate: Callable[[dict[int, GatewaySession]], Any], within: float = 10.0
+    ) -> dict[int, GatewaySession]:
+        """Wait until ``predicate(live_shards())`` is truthy (checked on every session change)."""
+
+        async def check() -> dict[int, GatewaySession]:
+            async with self._changed:
+                while not predicate(live := self.live_shards()):
+                    await self._changed.wait()
+                return live
+
+        return await asyncio.wait_for(check(), within)
+
+    def shard_of(self, guild_id: str | None) -> int:
+        """The shard Discord sends a server's events to (direct messages: shard 0)."""
+        return 0 if guild_id is None else (int(guild_id) >> 22) % self.shards
+
     # -- interactions ---------------------------------------------------------------------
 
     def slash(
@@ -636,11 +696,12 @@ class FakeDiscord:
         )
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway DISPATCH (op 0) event to the connected client."""
-        if self._ws is None or self._ws.closed:
-            raise RuntimeError("no client is connected to the fake gateway")
-        self._sequence += 1
-        await self._ws.send_json({"op": 0, "t": event, "s": self._sequence, "d": data})
+        """Send a gateway DISPATCH (op 0) event to the session of its server's shard."""
+        shard = self.shard_of(data.get("guild_id"))
+        session = self.live_shards().get(shard)
+        if session is None:
+            raise RuntimeError(f"no client holds shard {shard} of the fake gateway")
+        await session.send({"op": 0, "t": event, "d": data})
 
     async def dispatch_interaction(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.dispatched_at[payload["id"]] = time.monotonic()
@@ -665,11 +726,12 @@ class FakeDiscord:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.add(ws)
-        self._ws = ws
+        session = GatewaySession(ws, f"fake-session-{next(self._session_ids)}")
         try:
             await ws.send_json(
                 {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None}
             )
+            self.hellos += 1
             async for msg in ws:
                 if msg.type.name != "TEXT":
                     continue
@@ -682,29 +744,68 @@ class FakeDiscord:
                     await asyncio.sleep(0.05)
                     await ws.send_json({"op": 11, "d": None})
                 elif op == 2:
-                    self.identify = frame["d"]
-                    self._sequence += 1
-                    await ws.send_json(
-                        {"op": 0, "t": "READY", "s": self._sequence, "d": self._ready()}
-                    )
-                    self._identified.set()
+                    await self._identify(session, frame["d"])
                 elif op == 6:
-                    self._sequence += 1
-                    await ws.send_json({"op": 0, "t": "RESUMED", "s": self._sequence, "d": {}})
+                    await self._resume(session, frame["d"])
         finally:
             self._sockets.discard(ws)
+            session.closed_at = time.monotonic()
+            if session.shard is not None and self._live.get(session.shard) is session:
+                del self._live[session.shard]
+            async with self._changed:
+                self._changed.notify_all()
         return ws
 
-    def _ready(self) -> dict[str, Any]:
+    async def _identify(self, session: GatewaySession, payload: dict[str, Any]) -> None:
+        self.identify = payload
+        shard, count = payload.get("shard") or (0, 1)
+        if not 0 <= shard < count:
+            await session.ws.close(code=4010, message=b"Invalid shard")
+            return
+        if count != self.shards:
+            await session.ws.close(code=4011, message=b"Sharding required")
+            return
+        session.shard, session.count = shard, count
+        session.identified_at = time.monotonic()
+        holder = self.live_shards().get(shard)
+        if holder is not None and holder is not session:
+            # Discord would invalidate one of the two: the newcomer here, so the session
+            # holding the shard keeps its events and the test sees the conflict.
+            self.shard_conflicts.append(session)
+            session.shard = None
+            await session.send({"op": 9, "d": False})
+            return
+        self.sessions.append(session)
+        self._live[shard] = session
+        await session.send({"op": 0, "t": "READY", "d": self._ready(session)})
+        self._identified.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _resume(self, session: GatewaySession, payload: dict[str, Any]) -> None:
+        """A session resumed on a new socket keeps its shard (if nobody took it meanwhile)."""
+        old = next((s for s in self.sessions if s.id == payload.get("session_id")), None)
+        if old is None or old.shard is None or self.live_shards().get(old.shard) not in (None, old):
+            await session.send({"op": 9, "d": False})
+            return
+        session.id, session.shard, session.count = old.id, old.shard, old.count
+        session.sequence = old.sequence
+        session.identified_at = time.monotonic()
+        self.sessions.append(session)
+        self._live[old.shard] = session
+        await session.send({"op": 0, "t": "RESUMED", "d": {}})
+
+    def _ready(self, session: GatewaySession) -> dict[str, Any]:
         return {
             "v": 10,
             "user": self._bot_user(),
             "guilds": [],
-            "session_id": "fake-session",
+            "session_id": session.id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": self.application_id, "flags": 0},
             "private_channels": [],
             "relationships": [],
+            "shard": [session.shard, session.count],
         }
 
     def _bot_user(self) -> dict[str, Any]:
@@ -768,12 +869,12 @@ class FakeDiscord:
             return _json_response(
                 {
                     "url": self.gateway_url,
-                    "shards": 1,
+                    "shards": self.shards,
                     "session_start_limit": {
                         "total": 1000,
                         "remaining": 999,
                         "reset_after": 0,
-                        "max_concurrency": 1,
+                        "max_concurrency": self.max_concurrency,
                     },
                 }
             )

@@ -367,6 +367,27 @@ class LeasedIntake(Protocol):
     async def lease_changed(self, held: bool) -> None: ...
 
 
+@runtime_checkable
+class ShardedIntake(Protocol):
+    """A platform whose intake is split into shards (Discord's gateway sessions). Alone on its
+    database it runs every shard; of several replicas, after ``share_shards``, it runs those it
+    is told to hold, and each shard runs in exactly one replica."""
+
+    @property
+    def shard_count(self) -> int:
+        """How many shards there are; 0 when this platform runs no gateway at all."""
+        ...
+
+    def share_shards(self) -> None:
+        """Other replicas share the shards: hold none until ``hold_shards`` says which."""
+        ...
+
+    async def hold_shards(self, shards: frozenset[int]) -> None:
+        """Run exactly these shards: connect the new ones, and close the dropped ones before
+        returning (their leases are given up only once no session is behind them)."""
+        ...
+
+
 class SoleLease:
     """The lease of a process alone on its database: always held, never shared."""
 

@@ -5,15 +5,24 @@ It translates and nothing else. An interaction becomes a ``Caller`` and an argum
 rendered by ``core.render.discord`` and sent as they are. Permissions are decided by the core
 from the facts gathered here (the member's permissions in the channel, their roles).
 
-Lifecycle: ``async with DiscordPlatform(...)`` logs in over REST and starts the gateway as a
-task of the running event loop (never ``Client.run``); leaving closes both. Commands are not
+Lifecycle: ``async with DiscordPlatform(...)`` logs in over REST and starts the gateway as
+tasks of the running event loop (never ``Client.run``); leaving closes both. Commands are not
 synced on start: Discord limits command creations per day, so syncing is the explicit
 ``kcrush-bot discord sync`` step (:func:`sync_commands`).
 
+Shards (``[discord] shards``). The platform's own client only logs in over REST: every
+delivery, edit and deletion goes through it, whichever shards this process holds. The gateway
+is one client per held shard (``platforms.discord.gateway`` says why not an
+``AutoShardedClient``), each with its own command tree from the same registry. Alone, the
+platform holds every shard; among replicas (``share_shards``) it holds those
+``kcrush_bot.replicas_shards`` tells it to (``hold_shards``). At start it asks ``GET
+/gateway/bot`` how many IDENTIFYs Discord allows at once, and warns when Discord recommends
+more shards than are configured.
+
 Endpoints come from settings: ``[discord] api_base`` becomes ``discord.http.Route.BASE`` and
 ``[discord] gateway_url`` becomes ``DiscordWebSocket.DEFAULT_GATEWAY``. discord.py 2.7's
-``Client.connect`` uses ``DEFAULT_GATEWAY`` directly (only the sharded client asks
-``GET /gateway/bot``); both are process-wide class attributes, so one Discord per process.
+``Client.connect`` uses ``DEFAULT_GATEWAY`` directly (the URL ``GET /gateway/bot`` names is not
+used); both are process-wide class attributes, so one Discord per process.
 
 Fans first (DESIGN.md §1). discord.py runs every interaction as a task of its own; ``Handling``
 keeps a channel's interactions in order and bounds how many run at once, and a command that is
@@ -60,6 +69,7 @@ from kcrush_bot.platforms.discord.commands import (
     add_registry_commands,
 )
 from kcrush_bot.platforms.discord.errors import UNKNOWN_MESSAGE, translate
+from kcrush_bot.platforms.discord.gateway import IDENTIFY_SPACING, IdentifyGate, ShardSession
 from kcrush_bot.platforms.discord.messages import (
     NO_MENTIONS,
     ActionButton,
@@ -89,6 +99,7 @@ _HTTP = ("http", "https")
 MAX_HANDLING = 256
 MAX_DISPATCHING = 8
 STOP_GRACE = 10.0  # seconds stopping waits for the interactions in hand
+LOGIN_RETRY = 30.0  # a shard's login, failing, is tried again at most this far apart
 
 
 def intents() -> discord.Intents:
@@ -140,9 +151,18 @@ class KcrushTree(app_commands.CommandTree["KcrushClient"]):
 
 
 class KcrushClient(discord.Client):
-    """A discord.py client with our defaults: minimal intents, no mentions, bounded waits."""
+    """A discord.py client with our defaults: minimal intents, no mentions, bounded waits.
 
-    def __init__(self, platform: DiscordPlatform | None = None, **options: Any) -> None:
+    A shard's client (``shard_id``, ``shard_count``) IDENTIFYs when ``identify_gate`` says.
+    """
+
+    def __init__(
+        self,
+        platform: DiscordPlatform | None = None,
+        *,
+        identify_gate: IdentifyGate | None = None,
+        **options: Any,
+    ) -> None:
         # The bot never joins voice: without this, every start warns that PyNaCl and davey
         # (voice-only libraries) are missing, which reads like a broken install.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -153,11 +173,18 @@ class KcrushClient(discord.Client):
             **options,
         )
         self.platform = platform
+        self.identify_gate = identify_gate
         self.tree = KcrushTree(self)
 
     async def setup_hook(self) -> None:
         # Presses of any of our buttons, also those sent before a restart, reach ActionButton.
         self.add_dynamic_items(ActionButton)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self.identify_gate is None:
+            await super().before_identify_hook(shard_id, initial=initial)
+        else:
+            await self.identify_gate.wait_turn(shard_id or 0)
 
 
 def caller_from_interaction(interaction: discord.Interaction[Any]) -> Caller:
@@ -199,6 +226,8 @@ class DiscordPlatform:
 
     ``gateway=False`` logs in over REST only: enough to send, for a process that does not
     take commands. ``send_timeout`` bounds one message's send, discord.py's retries included.
+    It is a ``ShardedIntake``: alone it runs every shard of ``[discord] shards``, their
+    IDENTIFYs ``identify_spacing`` seconds apart per bucket, as Discord asks.
     """
 
     name = PLATFORM
@@ -213,6 +242,7 @@ class DiscordPlatform:
         defer_after: float = DEFER_AFTER,
         max_handling: int = MAX_HANDLING,
         stop_grace: float = STOP_GRACE,
+        identify_spacing: float = IDENTIFY_SPACING,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -222,10 +252,16 @@ class DiscordPlatform:
         self.handling = Handling(max_handling, name="discord interactions")
         self.stop_grace = stop_grace
         self._dispatching = asyncio.Semaphore(MAX_DISPATCHING)
-        self.client: KcrushClient | None = None
-        self._gateway_task: asyncio.Task[None] | None = None
+        self.client: KcrushClient | None = None  # REST: sends, edits, deletions
         self._webhooks: dict[str, discord.Webhook] = {}
         self.receiving = True
+        self._count = int(settings.shards)
+        self._alone = True  # holds every shard, until share_shards()
+        self._wanted: frozenset[int] = frozenset()
+        self._sessions: dict[int, ShardSession] = {}
+        self._holding = asyncio.Lock()
+        self._identify = IdentifyGate(spacing=identify_spacing)
+        self._token = ""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -242,22 +278,21 @@ class DiscordPlatform:
             await client.__aexit__(None, None, None)
             raise
         self.client = client
-        if self.gateway:
-            self._gateway_task = asyncio.create_task(self._run_gateway(), name="discord-gateway")
+        self._token = token
         log.info("Discord: logged in as %s (application %s)", client.user, client.application_id)
+        if self.gateway:
+            await self._learn_session_limits(client)
+            if self._alone:
+                self._wanted = frozenset(range(self._count))
+            await self._hold(self._wanted)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop_receiving()  # the interactions in hand are answered first
+        await self._hold(frozenset(), closing=True)
         client, self.client = self.client, None
         if client is not None:
             await client.__aexit__(None, None, None)
-        task, self._gateway_task = self._gateway_task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, 10)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
 
     async def stop_receiving(self) -> None:
         """From now on a slash command or button is answered "restarting" and not run; the
@@ -266,36 +301,98 @@ class DiscordPlatform:
         self.receiving = False
         await self.handling.finish(self.stop_grace)
 
-    async def _run_gateway(self) -> None:
-        assert self.client is not None
+    # -- shards (the ShardedIntake port) ---------------------------------------------------
+
+    @property
+    def shard_count(self) -> int:
+        return self._count if self.gateway else 0
+
+    @property
+    def held_shards(self) -> frozenset[int]:
+        """The shards whose sessions this process runs now."""
+        return frozenset(self._sessions)
+
+    def share_shards(self) -> None:
+        self._alone = False
+
+    async def hold_shards(self, shards: frozenset[int]) -> None:
+        """Run the gateway for exactly ``shards``: new ones connect in the background, dropped
+        ones are closed before this returns. Before ``async with``, remembered for it."""
+        self._wanted = frozenset(s for s in shards if 0 <= s < self._count)
+        if self.client is not None and self.gateway:
+            await self._hold(self._wanted)
+
+    async def _hold(self, shards: frozenset[int], *, closing: bool = False) -> None:
+        async with self._holding:
+            if self.client is None and not closing:
+                return
+            dropped = [self._sessions.pop(s) for s in sorted(set(self._sessions) - shards)]
+            if dropped:
+                await asyncio.gather(*(session.stop() for session in dropped))
+                if not closing:
+                    log.info(
+                        "Discord: shard %s closed here", ", ".join(str(s.shard) for s in dropped)
+                    )
+            for shard in sorted(shards - set(self._sessions)):
+                session = ShardSession(
+                    shard,
+                    self._count,
+                    self._shard_client(shard),
+                    self._token,
+                    login_retry=LOGIN_RETRY,
+                )
+                await session.start()
+                self._sessions[shard] = session
+                log.info("Discord: connecting shard %d of %d here", shard, self._count)
+
+    def _shard_client(self, shard: int) -> KcrushClient:
+        """A gateway client for one shard, its command tree built from the registry."""
+        client = KcrushClient(
+            self, identify_gate=self._identify, shard_id=shard, shard_count=self._count
+        )
+        add_registry_commands(client.tree, self.service.registry, self)
+        return client
+
+    async def _learn_session_limits(self, client: KcrushClient) -> None:
+        """Ask ``GET /gateway/bot`` how many sessions may IDENTIFY at once, and whether
+        Discord wants more shards than configured (it refuses to connect a bot with too few)."""
         try:
-            # reconnect=True: discord.py resumes after network errors with its own back-off.
-            await self.client.connect(reconnect=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A 4004 (token) or 4014 (intents) close ends it; sending over REST still works.
-            log.exception("Discord gateway stopped; slash commands are not being received")
+            recommended, _url, limits = await client.http.get_bot_gateway()
+        except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("Discord: GET /gateway/bot failed (%s); identifying one at a time", exc)
+            return
+        self._identify.max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+        if recommended > self._count:
+            log.warning(
+                "Discord recommends %d shards for this bot; [discord] shards is %d",
+                recommended,
+                self._count,
+            )
+        if limits.get("remaining", 1) < self._count:
+            log.warning(
+                "Discord allows %s more session starts today (resets in %.0f min)",
+                limits.get("remaining"),
+                limits.get("reset_after", 0) / 60000,
+            )
 
     def connection_problem(self) -> str | None:
-        """The ``HealthCheck`` port: None while the gateway is connected (or not used);
-        otherwise why slash commands are not arriving."""
+        """The ``HealthCheck`` port: None while every shard held here is connected (or no
+        gateway is used); otherwise why slash commands are not arriving."""
         client = self.client
         if client is None or client.is_closed():
             return "not connected"
         if not self.gateway:
             return None
-        if self._gateway_task is None or self._gateway_task.done():
-            return "gateway stopped"
-        # discord.py reconnects on its own; until then its websocket is closed (or absent).
-        if client.ws is None or not client.ws.open or not client.is_ready():
-            return "gateway disconnected"
+        for shard, session in sorted(self._sessions.items()):
+            problem = session.problem()
+            if problem is not None:
+                return problem if self._count == 1 else f"shard {shard}: {problem}"
         return None
 
     async def wait_until_ready(self) -> None:
-        """Until the gateway's READY (and its guilds) arrived."""
-        if self.client is not None:
-            await self.client.wait_until_ready()
+        """Until every shard held here has had its READY (and its guilds)."""
+        for session in list(self._sessions.values()):
+            await session.wait_until_ready()
 
     # -- commands and buttons ---------------------------------------------------------------
 
