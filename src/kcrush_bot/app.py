@@ -26,7 +26,7 @@ from kcrush_bot.core.commands import CommandService, CoreConfig, default_registr
 from kcrush_bot.core.metrics import NO_METRICS
 from kcrush_bot.core.models import SAMPLE_SOURCE
 from kcrush_bot.core.permissions import Moderators
-from kcrush_bot.core.ports import SOLE, Lease, LeasedIntake, Metrics, Platform
+from kcrush_bot.core.ports import SOLE, Lease, LeasedIntake, Metrics, Platform, ShardedIntake
 from kcrush_bot.publisher import Publisher
 from kcrush_bot.publisher.digests import DigestCalendar
 from kcrush_bot.publisher.doorbell import Doorbell
@@ -37,6 +37,7 @@ from kcrush_bot.storage import Store
 if TYPE_CHECKING:
     from kcrush_bot.push.endpoints import PushEndpoints
     from kcrush_bot.replicas import Replica
+    from kcrush_bot.replicas_shards import ShardLeases
     from kcrush_bot.web import HttpServer, PrometheusMetrics
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class App:
     push: PushLedger = field(default_factory=PushLedger)
     # This process as one of several replicas on a PostgreSQL database (``run`` only).
     replica: Replica | None = None
+    # This replica's Discord gateway shards, when replicas share them (``run`` only).
+    shards: ShardLeases | None = None
 
 
 def core_config(settings: Settings) -> CoreConfig:
@@ -140,6 +143,7 @@ async def build(
         else:
             made = dict(platforms)
         replica = _replica_of(store) if replicas else None
+        shards = _shard_leases(store, replica, made) if replica is not None else None
         lease: Lease = replica if replica is not None else SOLE
         publisher = Publisher(
             store,
@@ -161,7 +165,7 @@ async def build(
                 if isinstance(platform, LeasedIntake):
                     platform.follow_lease(replica)
                     replica.follow(platform)
-        yield App(settings, store, service, made, publisher, metrics, push, replica)
+        yield App(settings, store, service, made, publisher, metrics, push, replica, shards)
 
 
 def _replica_of(store: Store) -> Replica | None:
@@ -172,6 +176,22 @@ def _replica_of(store: Store) -> Replica | None:
     from kcrush_bot.replicas import Replica
 
     return Replica(repository)
+
+
+def _shard_leases(
+    store: Store, replica: Replica, platforms: Mapping[str, Platform]
+) -> ShardLeases | None:
+    """The replicas share a sharded platform's gateway (Discord's) through shard leases."""
+    repository = getattr(store, "shards", None)
+    if repository is None:
+        return None
+    for platform in platforms.values():
+        if isinstance(platform, ShardedIntake) and platform.shard_count > 0:
+            from kcrush_bot.replicas_shards import ShardLeases
+
+            platform.share_shards()
+            return ShardLeases(repository, replica.id, platform)
+    return None
 
 
 def platforms_for(
@@ -237,6 +257,10 @@ async def run(
         await stack.enter_async_context(app.publisher)
         if listen is not None and metrics is not None:
             await stack.enter_async_context(serve_http(app, listen, metrics))
+        if app.shards is not None:
+            # Entered last, so left first after intake stops: the shards move on at once,
+            # while the publisher still drains.
+            await stack.enter_async_context(app.shards)
         # Unwound first on the way out: intake stops before the publisher drains.
         stack.push_async_callback(_stop_receiving, app.platforms)
         log.info("kcrush-bot %s running: %s", __version__, ", ".join(app.platforms))
@@ -268,12 +292,16 @@ async def serve_http(
         app.platforms,
         metrics,
         push=app.push.snapshot,
-        replica=replica.describe if replica is not None else None,
+        replica=_describe(replica, app.shards) if replica is not None else None,
     )
     if replica is not None:
         from kcrush_bot.replicas import replica_collector
 
         metrics.registry.register(replica_collector(replica))
+    if app.shards is not None:
+        from kcrush_bot.replicas_shards import shard_collector
+
+        metrics.registry.register(shard_collector(app.shards))
     endpoints = PushEndpoints(
         app.settings, app.store.websub, app.publisher, app.push, lease=app.publisher.lease
     )
@@ -282,6 +310,13 @@ async def serve_http(
         async with server:
             push.start_websub(app.publisher.scheduler)  # hubs call back: the server listens now
             yield server, push
+
+
+def _describe(replica: Replica, shards: ShardLeases | None) -> Callable[[], dict[str, Any]]:
+    """This replica as ``/healthz`` shows it: the lease, and the shards it holds."""
+    if shards is None:
+        return replica.describe
+    return lambda: {**replica.describe(), **shards.describe()}
 
 
 async def _stop_receiving(platforms: Mapping[str, Platform]) -> None:

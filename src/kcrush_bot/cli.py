@@ -493,6 +493,12 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
             from kcrush_bot.replicas import replicas_report
 
             report = await replicas_report(replicas)
+            shard_leases = getattr(built.store, "shards", None)
+            if shard_leases is not None:
+                from kcrush_bot.replicas_shards import add_shards_to_report, shards_report
+
+                shards = await shards_report(shard_leases, settings.discord.shards)
+                add_shards_to_report(report, shards)
     data: dict[str, Any] = {
         "version": __version__,
         "database": settings.database_shown,
@@ -547,6 +553,12 @@ async def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
             f"replicas {len(report['alive'])} alive · lease held by "
             f"{report['lease_holder'] or 'nobody'}"
         )
+        holders = report.get("discord_shards", {}).get("holders", {})
+        if any(holders.values()) or (settings.discord.token and len(holders) > 1):
+            print(
+                "discord shards "
+                + " · ".join(f"{n} {holder or 'unheld'}" for n, holder in holders.items())
+            )
     print(
         f"posts {stats.posts} · categories {stats.categories} · chats {stats.chats} · "
         f"subscriptions {stats.active_subscriptions}/{stats.subscriptions} active"

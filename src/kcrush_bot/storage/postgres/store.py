@@ -20,6 +20,7 @@ from kcrush_bot.storage.postgres.db import PgDatabase
 from kcrush_bot.storage.postgres.outbox import PgOutbox
 from kcrush_bot.storage.postgres.posts import PgPostRepository
 from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
+from kcrush_bot.storage.postgres.shards import PgShardRepository
 from kcrush_bot.storage.postgres.sources import PgSourceRepository
 from kcrush_bot.storage.postgres.websub import PgWebSubRepository
 
@@ -41,6 +42,7 @@ class PgStore:
     outbox: PgOutbox
     replicas: PgReplicaRepository
     websub: PgWebSubRepository
+    shards: PgShardRepository  # Discord's gateway shards among the replicas
 
     @classmethod
     def over(cls, db: PgDatabase) -> PgStore:
@@ -53,6 +55,7 @@ class PgStore:
             outbox=PgOutbox(db),
             replicas=PgReplicaRepository(db),
             websub=PgWebSubRepository(db),
+            shards=PgShardRepository(db),
         )
 
     @classmethod
