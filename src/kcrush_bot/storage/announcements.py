@@ -6,16 +6,18 @@ confirmed announcement is the outbox's business (``storage/outbox.py``).
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from kcrush_bot.core.models import Announcement, ChatRef
-from kcrush_bot.storage.db import Database, from_db_time, to_db_time
-
-AUDIT_DETAIL_CHARS = 2000
-_COLUMNS = "id, text, category, author, status, created_at, confirmed_at, scheduled_for"
+from kcrush_bot.storage.db import Database, to_db_time
+from kcrush_bot.storage.rows import (
+    ANNOUNCEMENT_COLUMNS,
+    AUDIT_LOG,
+    announcement_of,
+    audit_detail,
+    audit_entry_of,
+)
 
 
 class AnnouncementRepository:
@@ -42,18 +44,18 @@ class AnnouncementRepository:
 
     async def get(self, announcement_id: int) -> Announcement | None:
         row = await self._db.one(
-            f"SELECT {_COLUMNS} FROM announcements WHERE id = ?", (announcement_id,)
+            f"SELECT {ANNOUNCEMENT_COLUMNS} FROM announcements WHERE id = ?", (announcement_id,)
         )
-        return None if row is None else self._announcement(row)
+        return None if row is None else announcement_of(row)
 
     async def waiting(self) -> list[Announcement]:
         """Confirmed announcements not yet handed to the outbox: scheduled ones, and any a bot
         has not picked up yet (none is running, or it has not looked since), by id."""
         rows = await self._db.all(
-            f"SELECT {_COLUMNS} FROM announcements "
+            f"SELECT {ANNOUNCEMENT_COLUMNS} FROM announcements "
             "WHERE status = 'confirmed' AND enqueued_at IS NULL ORDER BY id"
         )
-        return [self._announcement(row) for row in rows]
+        return [announcement_of(row) for row in rows]
 
     async def cancel(self, announcement_id: int) -> bool:
         """Cancel a draft or a confirmed announcement that has not gone out; False otherwise."""
@@ -64,18 +66,6 @@ class AnnouncementRepository:
                 (announcement_id,),
             )
             return bool(cursor.rowcount)
-
-    def _announcement(self, row: sqlite3.Row) -> Announcement:
-        return Announcement(
-            id=row["id"],
-            text=row["text"],
-            category=row["category"],
-            author=row["author"],
-            status=row["status"],
-            created_at=from_db_time(row["created_at"]) or self._db.now_utc(),
-            confirmed_at=from_db_time(row["confirmed_at"]),
-            scheduled_for=from_db_time(row["scheduled_for"]),
-        )
 
     async def set_status(self, announcement_id: int, status: str, *, expect: str = "draft") -> bool:
         """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
@@ -92,7 +82,6 @@ class AnnouncementRepository:
     async def audit(
         self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
     ) -> None:
-        text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
         async with self._db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO audit_log (at, actor, action, chat_key, detail) "
@@ -102,22 +91,9 @@ class AnnouncementRepository:
                     actor,
                     action,
                     chat.key if chat else None,
-                    text[:AUDIT_DETAIL_CHARS],
+                    audit_detail(detail),
                 ),
             )
 
     async def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = await self._db.all(
-            "SELECT at, actor, action, chat_key, detail FROM audit_log ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {
-                "at": r["at"],
-                "actor": r["actor"],
-                "action": r["action"],
-                "chat": r["chat_key"],
-                "detail": r["detail"],
-            }
-            for r in rows
-        ]
+        return [audit_entry_of(r) for r in await self._db.all(f"{AUDIT_LOG} LIMIT ?", (limit,))]

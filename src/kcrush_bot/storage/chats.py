@@ -7,21 +7,21 @@ in this file; the public methods are the contract (``kcrush_bot.core.ports.ChatR
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import aiosqlite
 
 from kcrush_bot.core.models import ChatKind, ChatRef, DigestSchedule, Mode, Subscription
-from kcrush_bot.storage.db import Database, from_db_time, marks, to_db_time
-
-REASON_CHARS = 300
-
-
-def _chat(row: sqlite3.Row) -> ChatRef:
-    return ChatRef(row["platform"], row["chat_id"], row["thread_id"])
+from kcrush_bot.storage.db import Database, marks, to_db_time
+from kcrush_bot.storage.rows import (
+    DIGESTS,
+    REASON_CHARS,
+    SUBSCRIPTIONS,
+    chat_of,
+    digest_of,
+    subscription_of,
+)
 
 
 class ChatRepository:
@@ -83,7 +83,7 @@ class ChatRepository:
             "SELECT platform, chat_id, thread_id, coalesce(inactive_reason, '') AS reason "
             "FROM chats WHERE active = 0 ORDER BY key"
         )
-        return [(_chat(r), r["reason"]) for r in rows]
+        return [(chat_of(r), r["reason"]) for r in rows]
 
     async def move(self, old: ChatRef, new: ChatRef) -> None:
         """Telegram moved a group to a supergroup: everything of the old id follows it."""
@@ -162,26 +162,13 @@ class ChatRepository:
             return int(cursor.rowcount or 0)
 
     async def subscriptions(self, chat: ChatRef | None = None) -> list[Subscription]:
-        sql = (
-            "SELECT c.platform, c.chat_id, c.thread_id, s.category, s.mode, s.keywords, "
-            "s.active, s.inactive_reason FROM subscriptions s JOIN chats c ON c.key = s.chat_key"
-        )
-        params: tuple[Any, ...] = ()
-        if chat is not None:
-            sql += " WHERE s.chat_key = ?"
-            params = (chat.key,)
-        rows = await self._db.all(sql + " ORDER BY c.key, s.category", params)
-        return [
-            Subscription(
-                chat=_chat(r),
-                category=r["category"],
-                mode=Mode(r["mode"]),
-                keywords=tuple(r["keywords"].split()),
-                active=bool(r["active"]),
-                inactive_reason=r["inactive_reason"],
+        if chat is None:
+            rows = await self._db.all(f"{SUBSCRIPTIONS} ORDER BY c.key, s.category")
+        else:
+            rows = await self._db.all(
+                f"{SUBSCRIPTIONS} WHERE s.chat_key = ? ORDER BY c.key, s.category", (chat.key,)
             )
-            for r in rows
-        ]
+        return [subscription_of(r) for r in rows]
 
     # -- digests -----------------------------------------------------------------------------
 
@@ -212,26 +199,11 @@ class ChatRepository:
             return bool(cursor.rowcount)
 
     async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]:
-        sql = (
-            "SELECT c.platform, c.chat_id, c.thread_id, d.frequency, d.time, d.timezone, "
-            "d.weekday, d.last_sent_at FROM digests d JOIN chats c ON c.key = d.chat_key"
-        )
-        params: tuple[Any, ...] = ()
-        if chat is not None:
-            sql += " WHERE d.chat_key = ?"
-            params = (chat.key,)
-        rows = await self._db.all(sql + " ORDER BY c.key", params)
-        return [
-            DigestSchedule(
-                chat=_chat(r),
-                frequency=Mode(r["frequency"]),
-                time=r["time"],
-                timezone=r["timezone"],
-                weekday=r["weekday"],
-                last_sent_at=from_db_time(r["last_sent_at"]),
-            )
-            for r in rows
-        ]
+        if chat is None:
+            rows = await self._db.all(f"{DIGESTS} ORDER BY c.key")
+        else:
+            rows = await self._db.all(f"{DIGESTS} WHERE d.chat_key = ? ORDER BY c.key", (chat.key,))
+        return [digest_of(r) for r in rows]
 
     async def mark_digest_sent(self, chat: ChatRef, at: datetime) -> None:
         """One statement, no transaction of its own: the publisher calls it inside the

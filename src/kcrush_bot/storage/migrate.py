@@ -16,10 +16,11 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
-def available() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) for every bundled migration, in order."""
+def available(package: str = "kcrush_bot.storage") -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every migration in ``package``'s ``migrations`` folder, in
+    order: SQLite's by default, PostgreSQL's for ``kcrush_bot.storage.postgres``."""
     found = []
-    for entry in resources.files("kcrush_bot.storage").joinpath("migrations").iterdir():
+    for entry in resources.files(package).joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

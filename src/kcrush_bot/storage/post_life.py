@@ -12,8 +12,9 @@ from datetime import datetime
 import aiosqlite
 
 from kcrush_bot.core.models import Post
-from kcrush_bot.storage.db import Database, chunks, from_db_time, marks, to_db_time
-from kcrush_bot.storage.post_rows import NEWEST_FIRST, POST_COLUMNS, post_of
+from kcrush_bot.storage.db import Database, chunks, marks, to_db_time
+from kcrush_bot.storage.post_rows import NEWEST_FIRST, POST_COLUMNS
+from kcrush_bot.storage.rows import post_of, touched_of
 
 
 class PostLife:
@@ -110,14 +111,7 @@ class PostLife:
             "FROM posts p WHERE p.touched_at IS NOT NULL ORDER BY p.touched_at, p.id LIMIT ?",
             (limit,),
         )
-        return [
-            (
-                post_of(r),
-                from_db_time(r["touched"]) or self._db.now_utc(),
-                r["withdrawn"] is not None,
-            )
-            for r in rows
-        ]
+        return [touched_of(r) for r in rows]
 
     async def untouch(
         self, conn: aiosqlite.Connection, touched: Sequence[tuple[int, datetime]]

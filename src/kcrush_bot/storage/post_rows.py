@@ -1,13 +1,10 @@
-"""A post as the posts table holds it: the columns every read selects, and the row made back
-into a ``Post``. Shared by the posts repository's modules."""
+"""A post's reads in SQLite's words: the columns every read selects, newest first, and a
+category with its descendants. Shared by the posts repository's modules; the row is made back
+into a ``Post`` by ``storage.rows.post_of``, as PostgreSQL's (``postgres/records.py``) is."""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
-
-from kcrush_bot.core.models import SAMPLE_SOURCE, Post
-from kcrush_bot.storage.db import from_db_time
+from kcrush_bot.core.models import SAMPLE_SOURCE
 
 POST_COLUMNS = (
     "p.id, p.url, p.guid, p.title, p.teaser, p.image_url, p.published_at, p.modified_at, "
@@ -22,25 +19,3 @@ CATEGORY_TREE = (
     "WITH RECURSIVE tree(slug) AS ("
     " SELECT ? UNION SELECT c.slug FROM categories c JOIN tree ON c.parent = tree.slug)"
 )
-
-
-def post_of(row: sqlite3.Row) -> Post:
-    cats = row["cats"]
-    return Post(
-        id=row["id"],
-        url=row["url"],
-        guid=row["guid"],
-        title=row["title"],
-        teaser=row["teaser"],
-        image_url=row["image_url"],
-        published_at=from_db_time(row["published_at"]),
-        modified_at=from_db_time(row["modified_at"]),
-        categories=tuple(sorted(cats.split())) if cats else (),
-        tags=tuple(row["tags"].split("\n")) if row["tags"] else (),
-        wp_id=row["wp_id"],
-    )
-
-
-def older(post: Post, limit: datetime | None) -> bool:
-    """Whether ``post`` was published before ``limit`` (never, when either is unknown)."""
-    return bool(limit and post.published_at and post.published_at < limit)

@@ -15,7 +15,7 @@ import aiosqlite
 from kcrush_bot.core.models import Post
 from kcrush_bot.core.ports import UpsertResult
 from kcrush_bot.storage.db import Database, chunks, marks, to_db_time
-from kcrush_bot.storage.post_rows import older
+from kcrush_bot.storage.rows import older
 from kcrush_bot.storage.upsert_plan import inserted_links, plan_upsert
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -30,8 +29,9 @@ from kcrush_bot.core.ports import UpsertResult
 from kcrush_bot.storage.db import Database, chunks, from_db_time, marks, to_db_time
 from kcrush_bot.storage.fts import fts_match, fts_terms
 from kcrush_bot.storage.post_life import PostLife
-from kcrush_bot.storage.post_rows import CATEGORY_TREE, NEWEST_FIRST, POST_COLUMNS, post_of
+from kcrush_bot.storage.post_rows import CATEGORY_TREE, NEWEST_FIRST, POST_COLUMNS
 from kcrush_bot.storage.post_upsert import upsert_posts
+from kcrush_bot.storage.rows import CATEGORIES, CATEGORY_COUNTS, category_of, post_of
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ TEASER_WEIGHT = 1.0
 TAGS_WEIGHT = 5.0
 # Search ranks (bm25) among at most this many of a query's most recently stored matches.
 RANK_WINDOW = 2000
-
-
-def _category(row: sqlite3.Row) -> Category:
-    aliases = tuple(json.loads(row["aliases"])) if row["aliases"] else ()
-    return Category(row["slug"], row["name"], row["parent"], aliases)
 
 
 class PostRepository(PostLife):
@@ -104,29 +99,12 @@ class PostRepository(PostLife):
                     )
 
     async def categories(self) -> list[Category]:
-        rows = await self._db.all(
-            "SELECT slug, name, parent, aliases FROM categories ORDER BY slug"
-        )
-        return [_category(r) for r in rows]
+        return [category_of(r) for r in await self._db.all(CATEGORIES)]
 
     async def category_counts(self) -> list[CategoryCount]:
         """Every category with the number of posts in it or its descendants."""
-        rows = await self._db.all(
-            """
-            WITH RECURSIVE tree(root, slug) AS (
-                SELECT slug, slug FROM categories
-                UNION ALL
-                SELECT tree.root, c.slug FROM categories c JOIN tree ON c.parent = tree.slug
-            )
-            SELECT c.slug, c.name, c.parent, c.aliases,
-                   (SELECT count(DISTINCT pc.post_id) FROM tree
-                      JOIN post_categories pc ON pc.slug = tree.slug
-                      JOIN posts p ON p.id = pc.post_id AND p.withdrawn_at IS NULL
-                     WHERE tree.root = c.slug) AS posts
-              FROM categories c ORDER BY c.slug
-            """
-        )
-        return [CategoryCount(_category(r), r["posts"]) for r in rows]
+        rows = await self._db.all(CATEGORY_COUNTS)
+        return [CategoryCount(category_of(r), r["posts"]) for r in rows]
 
     async def descendants(self, slug: str) -> list[str]:
         """``slug`` and every category below it."""

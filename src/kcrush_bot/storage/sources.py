@@ -11,22 +11,12 @@ from typing import Any
 
 from kcrush_bot.core.models import SourceHealth
 from kcrush_bot.storage.db import Database, from_db_time, to_db_time
-
-ERROR_CHARS = 500
-
-_STATE_COLUMNS = (
-    "name",
-    "kind",
-    "url",
-    "etag",
-    "last_modified",
-    "first_seen_at",
-    "last_polled_at",
-    "last_ok_at",
-    "last_error",
-    "failures",
-    "next_poll_at",
-    "cursor",
+from kcrush_bot.storage.rows import (
+    SOURCE_STATE_COLUMNS,
+    SOURCES_HEALTH,
+    poll_error,
+    source_health_of,
+    source_state_of,
 )
 
 
@@ -39,9 +29,9 @@ class SourceRepository:
     async def state(self, name: str) -> dict[str, Any] | None:
         """The stored row of a source by column name (times as stored), or None if never polled."""
         row = await self._db.one(
-            f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources WHERE name = ?", (name,)
+            f"SELECT {', '.join(SOURCE_STATE_COLUMNS)} FROM sources WHERE name = ?", (name,)
         )
-        return {key: row[key] for key in _STATE_COLUMNS} if row else None
+        return source_state_of(row) if row else None
 
     async def record_poll(
         self,
@@ -78,28 +68,11 @@ class SourceRepository:
                 await conn.execute(
                     "UPDATE sources SET last_polled_at = ?, last_error = ?, "
                     "failures = failures + 1, next_poll_at = ? WHERE name = ?",
-                    (stamp, (error or "failed")[:ERROR_CHARS], nxt, name),
+                    (stamp, poll_error(error), nxt, name),
                 )
 
     async def health(self) -> list[SourceHealth]:
-        rows = await self._db.all(
-            "SELECT name, kind, url, last_polled_at, last_ok_at, last_error, failures, "
-            "next_poll_at FROM sources ORDER BY name"
-        )
-        return [
-            SourceHealth(
-                name=r["name"],
-                kind=r["kind"],
-                url=r["url"],
-                state="failing" if r["failures"] else ("ok" if r["last_ok_at"] else "new"),
-                last_polled_at=from_db_time(r["last_polled_at"]),
-                last_ok_at=from_db_time(r["last_ok_at"]),
-                last_error=r["last_error"],
-                failures=r["failures"],
-                next_poll_at=from_db_time(r["next_poll_at"]),
-            )
-            for r in rows
-        ]
+        return [source_health_of(r) for r in await self._db.all(SOURCES_HEALTH)]
 
     async def remove(self, name: str) -> bool:
         """Forget a source's poll state (its posts stay in the archive). False if unknown."""

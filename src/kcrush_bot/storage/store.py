@@ -24,6 +24,7 @@ from kcrush_bot.storage.db import Clock, Database
 from kcrush_bot.storage.outbox import Outbox
 from kcrush_bot.storage.posts import PostRepository
 from kcrush_bot.storage.sources import SourceRepository
+from kcrush_bot.storage.stats import archive_stats
 from kcrush_bot.storage.urls import is_postgres_url
 from kcrush_bot.storage.websub import WebSubRepository
 
@@ -71,20 +72,7 @@ class Store:
             yield cls.over(db)
 
     async def stats(self) -> ArchiveStats:
-        """The archive's figures, gathered from every repository."""
-        chats, subscriptions, active = await self.chats.counts()
-        return ArchiveStats(
-            posts=await self.posts.count(),
-            categories=await self.posts.count_categories(),
-            chats=chats,
-            subscriptions=subscriptions,
-            active_subscriptions=active,
-            newest_post_at=await self.posts.newest_at(),
-            last_poll_at=await self.sources.last_poll_at(),
-            outbox=await self.outbox.counts(),
-            withdrawn_posts=await self.posts.count_withdrawn(),
-            **await self.outbox.followed(),
-        )
+        return await archive_stats(self)
 
 
 if TYPE_CHECKING:

@@ -7,16 +7,17 @@ deliveries are signed with, where the subscription stands, and when its lease ru
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from kcrush_bot.storage.db import Database, from_db_time, to_db_time
+from kcrush_bot.storage.db import Database, to_db_time
+from kcrush_bot.storage.rows import Row, read_time, required_time
 
 ERROR_CHARS = 300
 
-_COLUMNS = (
+# What both backends read of a subscription, made into a ``WebSubRow`` by ``websub_row_of``.
+WEBSUB_COLUMNS = (
     "source, hub, topic, secret, state, lease_seconds, requested_at, verified_at, expires_at, "
     "last_error, deliveries, last_delivery_at"
 )
@@ -41,9 +42,8 @@ class WebSubRow:
         return f"WebSubRow(source={self.source!r}, hub={self.hub!r}, state={self.state!r})"
 
 
-def _row(r: sqlite3.Row) -> WebSubRow:
-    requested = from_db_time(r["requested_at"])
-    assert requested is not None
+def websub_row_of(r: Row) -> WebSubRow:
+    """A row of ``WEBSUB_COLUMNS``, on either backend."""
     return WebSubRow(
         source=r["source"],
         hub=r["hub"],
@@ -51,12 +51,12 @@ def _row(r: sqlite3.Row) -> WebSubRow:
         secret=r["secret"],
         state=r["state"],
         lease_seconds=int(r["lease_seconds"]),
-        requested_at=requested,
-        verified_at=from_db_time(r["verified_at"]),
-        expires_at=from_db_time(r["expires_at"]),
+        requested_at=required_time(r["requested_at"]),
+        verified_at=read_time(r["verified_at"]),
+        expires_at=read_time(r["expires_at"]),
         last_error=r["last_error"],
         deliveries=int(r["deliveries"]),
-        last_delivery_at=from_db_time(r["last_delivery_at"]),
+        last_delivery_at=read_time(r["last_delivery_at"]),
     )
 
 
@@ -88,11 +88,12 @@ class WebSubRepository:
         self._db = db
 
     async def get(self, source: str) -> WebSubRow | None:
-        row = await self._db.one(f"SELECT {_COLUMNS} FROM websub WHERE source = ?", (source,))
-        return _row(row) if row else None
+        row = await self._db.one(f"SELECT {WEBSUB_COLUMNS} FROM websub WHERE source = ?", (source,))
+        return websub_row_of(row) if row else None
 
     async def all(self) -> list[WebSubRow]:
-        return [_row(r) for r in await self._db.all(f"SELECT {_COLUMNS} FROM websub ORDER BY 1")]
+        rows = await self._db.all(f"SELECT {WEBSUB_COLUMNS} FROM websub ORDER BY 1")
+        return [websub_row_of(r) for r in rows]
 
     async def requested(
         self, source: str, hub: str, topic: str, secret: str, lease_seconds: int

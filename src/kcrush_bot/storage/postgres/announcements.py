@@ -6,15 +6,18 @@ the SQLite store's stored form, as that one does.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from kcrush_bot.core.models import Announcement, ChatRef
-from kcrush_bot.storage.db import to_db_time
 from kcrush_bot.storage.postgres.db import PgDatabase, affected, clean, clean_or_none, maybe_utc
-
-AUDIT_DETAIL_CHARS = 2000
+from kcrush_bot.storage.rows import (
+    ANNOUNCEMENT_COLUMNS,
+    AUDIT_LOG,
+    announcement_of,
+    audit_detail,
+    audit_entry_of,
+)
 
 
 class PgAnnouncementRepository:
@@ -44,31 +47,17 @@ class PgAnnouncementRepository:
 
     async def get(self, announcement_id: int) -> Announcement | None:
         row = await self._db.one(
-            "SELECT id, text, category, author, status, created_at, confirmed_at, scheduled_for "
-            "FROM announcements WHERE id = $1",
-            announcement_id,
+            f"SELECT {ANNOUNCEMENT_COLUMNS} FROM announcements WHERE id = $1", announcement_id
         )
-        if row is None:
-            return None
-        return Announcement(
-            id=row["id"],
-            text=row["text"],
-            category=row["category"],
-            author=row["author"],
-            status=row["status"],
-            created_at=row["created_at"],
-            confirmed_at=row["confirmed_at"],
-            scheduled_for=row["scheduled_for"],
-        )
+        return None if row is None else announcement_of(row)
 
     async def waiting(self) -> list[Announcement]:
         """Confirmed announcements not yet handed to the outbox, by id."""
         rows = await self._db.all(
-            "SELECT id FROM announcements WHERE status = 'confirmed' AND enqueued_at IS NULL "
-            "ORDER BY id"
+            f"SELECT {ANNOUNCEMENT_COLUMNS} FROM announcements "
+            "WHERE status = 'confirmed' AND enqueued_at IS NULL ORDER BY id"
         )
-        found = [await self.get(row["id"]) for row in rows]
-        return [a for a in found if a is not None]
+        return [announcement_of(row) for row in rows]
 
     async def cancel(self, announcement_id: int) -> bool:
         """Cancel a draft or a confirmed announcement that has not gone out; False otherwise."""
@@ -77,7 +66,7 @@ class PgAnnouncementRepository:
             "AND status IN ('draft', 'confirmed') AND enqueued_at IS NULL",
             announcement_id,
         )
-        return not result.endswith(" 0")
+        return affected(result) > 0
 
     async def set_status(self, announcement_id: int, status: str, *, expect: str = "draft") -> bool:
         """Move a draft to confirmed or cancelled; False if it was not in ``expect`` (a double
@@ -96,29 +85,15 @@ class PgAnnouncementRepository:
     async def audit(
         self, actor: str, action: str, *, chat: ChatRef | None = None, detail: Any = ""
     ) -> None:
-        text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
         await self._db.execute(
             "INSERT INTO audit_log (at, actor, action, chat_key, detail) "
             "VALUES ($1, $2, $3, $4, $5)",
             self._db.now_utc(),
-            clean(actor),
-            clean(action),
+            actor,
+            action,
             chat.key if chat else None,
-            clean(text)[:AUDIT_DETAIL_CHARS],
+            audit_detail(detail),  # ``execute`` cleans every text, as ``db.clean`` says
         )
 
     async def audit_log(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = await self._db.all(
-            "SELECT at, actor, action, chat_key, detail FROM audit_log ORDER BY id DESC LIMIT $1",
-            limit,
-        )
-        return [
-            {
-                "at": to_db_time(r["at"]),
-                "actor": r["actor"],
-                "action": r["action"],
-                "chat": r["chat_key"],
-                "detail": r["detail"],
-            }
-            for r in rows
-        ]
+        return [audit_entry_of(r) for r in await self._db.all(f"{AUDIT_LOG} LIMIT $1", limit)]

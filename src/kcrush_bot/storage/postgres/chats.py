@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from kcrush_bot.core.models import ChatKind, ChatRef, DigestSchedule, Mode, Subscription
 from kcrush_bot.storage.db import as_utc
 from kcrush_bot.storage.postgres.db import PgDatabase, affected, clean, clean_or_none
-
-REASON_CHARS = 300
-
-
-def _chat(row: Any) -> ChatRef:
-    return ChatRef(row["platform"], row["chat_id"], row["thread_id"])
+from kcrush_bot.storage.rows import (
+    DIGESTS,
+    REASON_CHARS,
+    SUBSCRIPTIONS,
+    chat_of,
+    digest_of,
+    subscription_of,
+)
 
 
 class PgChatRepository:
@@ -81,7 +82,7 @@ class PgChatRepository:
             "SELECT platform, chat_id, thread_id, coalesce(inactive_reason, '') AS reason "
             "FROM chats WHERE NOT active ORDER BY key"
         )
-        return [(_chat(r), r["reason"]) for r in rows]
+        return [(chat_of(r), r["reason"]) for r in rows]
 
     async def move(self, old: ChatRef, new: ChatRef) -> None:
         """Telegram moved a group to a supergroup: everything of the old id follows it."""
@@ -160,26 +161,13 @@ class PgChatRepository:
         return affected(status)
 
     async def subscriptions(self, chat: ChatRef | None = None) -> list[Subscription]:
-        sql = (
-            "SELECT c.platform, c.chat_id, c.thread_id, s.category, s.mode, s.keywords, "
-            "s.active, s.inactive_reason FROM subscriptions s JOIN chats c ON c.key = s.chat_key"
-        )
-        params: tuple[Any, ...] = ()
-        if chat is not None:
-            sql += " WHERE s.chat_key = $1"
-            params = (chat.key,)
-        rows = await self._db.all(sql + " ORDER BY c.key, s.category", *params)
-        return [
-            Subscription(
-                chat=_chat(r),
-                category=r["category"],
-                mode=Mode(r["mode"]),
-                keywords=tuple(r["keywords"].split()),
-                active=r["active"],
-                inactive_reason=r["inactive_reason"],
+        if chat is None:
+            rows = await self._db.all(f"{SUBSCRIPTIONS} ORDER BY c.key, s.category")
+        else:
+            rows = await self._db.all(
+                f"{SUBSCRIPTIONS} WHERE s.chat_key = $1 ORDER BY c.key, s.category", chat.key
             )
-            for r in rows
-        ]
+        return [subscription_of(r) for r in rows]
 
     # -- digests -----------------------------------------------------------------------------
 
@@ -206,26 +194,11 @@ class PgChatRepository:
         return affected(status) > 0
 
     async def digests(self, chat: ChatRef | None = None) -> list[DigestSchedule]:
-        sql = (
-            "SELECT c.platform, c.chat_id, c.thread_id, d.frequency, d.time, d.timezone, "
-            "d.weekday, d.last_sent_at FROM digests d JOIN chats c ON c.key = d.chat_key"
-        )
-        params: tuple[Any, ...] = ()
-        if chat is not None:
-            sql += " WHERE d.chat_key = $1"
-            params = (chat.key,)
-        rows = await self._db.all(sql + " ORDER BY c.key", *params)
-        return [
-            DigestSchedule(
-                chat=_chat(r),
-                frequency=Mode(r["frequency"]),
-                time=r["time"],
-                timezone=r["timezone"],
-                weekday=r["weekday"],
-                last_sent_at=r["last_sent_at"],
-            )
-            for r in rows
-        ]
+        if chat is None:
+            rows = await self._db.all(f"{DIGESTS} ORDER BY c.key")
+        else:
+            rows = await self._db.all(f"{DIGESTS} WHERE d.chat_key = $1 ORDER BY c.key", chat.key)
+        return [digest_of(r) for r in rows]
 
     async def mark_digest_sent(self, chat: ChatRef, at: datetime) -> None:
         """One statement, no transaction of its own: the publisher calls it inside the

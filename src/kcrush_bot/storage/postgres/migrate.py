@@ -8,31 +8,20 @@ applies the migrations and the others find them applied.
 from __future__ import annotations
 
 import logging
-import re
-from importlib import resources
 
 import asyncpg
 
+from kcrush_bot.storage import migrate as sqlite_migrate
+
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # pg_advisory_xact_lock key: "kcrush" + "mig" in ASCII, any constant no other code uses.
 MIGRATION_LOCK = 0x6B637275_6D6967
 
 
 def available() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) for every bundled migration, in order."""
-    found = []
-    folder = resources.files("kcrush_bot.storage.postgres").joinpath("migrations")
-    for entry in folder.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    for expected, (version, name, _) in enumerate(found, start=1):
-        if version != expected:
-            raise RuntimeError(f"migration {name} is out of sequence (expected {expected:03d})")
-    return found
+    """(version, file name, SQL) for every bundled PostgreSQL migration, in order."""
+    return sqlite_migrate.available("kcrush_bot.storage.postgres")
 
 
 async def current_version(db: asyncpg.Connection) -> int:

@@ -12,7 +12,8 @@ import asyncpg
 from kcrush_bot.core.models import Post
 from kcrush_bot.storage.db import as_utc
 from kcrush_bot.storage.postgres.db import PgDatabase
-from kcrush_bot.storage.postgres.records import NEWEST_FIRST, POST_COLUMNS, post_from_record
+from kcrush_bot.storage.postgres.records import NEWEST_FIRST, POST_COLUMNS
+from kcrush_bot.storage.rows import post_of, touched_of
 
 
 class PgPostLife:
@@ -52,7 +53,7 @@ class PgPostLife:
             f"SELECT p.wp_id AS wp, {POST_COLUMNS} FROM posts p WHERE p.wp_id = ANY($1::bigint[])",
             sorted(set(wp_ids)),
         )
-        return {int(r["wp"]): post_from_record(r) for r in rows}
+        return {int(r["wp"]): post_of(r) for r in rows}
 
     async def public_since(self, since: datetime, limit: int = 1000) -> list[Post]:
         """Public posts WordPress knows by id, newest first, first seen or published after
@@ -65,7 +66,7 @@ class PgPostLife:
             as_utc(since),
             limit,
         )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def public_without_wordpress_id(self, since: datetime, limit: int = 1000) -> list[Post]:
         """Public posts of the last while whose WordPress id is unknown (read from a feed whose
@@ -77,7 +78,7 @@ class PgPostLife:
             as_utc(since),
             limit,
         )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def set_wordpress_ids(self, ids: dict[int, int]) -> None:
         """Record WordPress's ids of stored posts (post id → WordPress id)."""
@@ -97,7 +98,7 @@ class PgPostLife:
             as_utc(since),
             limit,
         )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def touched(self, limit: int = 200) -> list[tuple[Post, datetime, bool]]:
         """Posts whose messages must follow a change: (post, when last touched, withdrawn),
@@ -107,7 +108,7 @@ class PgPostLife:
             "FROM posts p WHERE p.touched_at IS NOT NULL ORDER BY p.touched_at, p.id LIMIT $1",
             limit,
         )
-        return [(post_from_record(r), r["touched"], r["withdrawn"] is not None) for r in rows]
+        return [touched_of(r) for r in rows]
 
     async def untouch(
         self, conn: asyncpg.Connection, touched: Sequence[tuple[int, datetime]]

@@ -12,8 +12,8 @@ import asyncpg
 
 from kcrush_bot.core.models import Post
 from kcrush_bot.core.ports import UpsertResult
-from kcrush_bot.storage.post_rows import older
 from kcrush_bot.storage.postgres.db import PgDatabase, maybe_utc
+from kcrush_bot.storage.rows import older
 from kcrush_bot.storage.upsert_plan import inserted_links, plan_upsert
 
 _COLUMNS = "id, url, guid, title, teaser, image_url, published_at, from_api, wp_id, withdrawn_at"

@@ -27,12 +27,8 @@ from kcrush_bot.storage.postgres import search as pg_search
 from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none, maybe_utc
 from kcrush_bot.storage.postgres.post_life import PgPostLife
 from kcrush_bot.storage.postgres.post_upsert import upsert_posts
-from kcrush_bot.storage.postgres.records import (
-    NEWEST_FIRST,
-    POST_COLUMNS,
-    category_from_record,
-    post_from_record,
-)
+from kcrush_bot.storage.postgres.records import NEWEST_FIRST, POST_COLUMNS
+from kcrush_bot.storage.rows import CATEGORIES, CATEGORY_COUNTS, category_of, post_of
 
 _CATEGORY_TREE = (
     "WITH RECURSIVE tree(slug) AS ("
@@ -119,29 +115,12 @@ class PgPostRepository(PgPostLife):
                     )
 
     async def categories(self) -> list[Category]:
-        rows = await self._db.all(
-            "SELECT slug, name, parent, aliases FROM categories ORDER BY slug"
-        )
-        return [category_from_record(r) for r in rows]
+        return [category_of(r) for r in await self._db.all(CATEGORIES)]
 
     async def category_counts(self) -> list[CategoryCount]:
         """Every category with the number of posts in it or its descendants."""
-        rows = await self._db.all(
-            """
-            WITH RECURSIVE tree(root, slug) AS (
-                SELECT slug, slug FROM categories
-                UNION ALL
-                SELECT tree.root, c.slug FROM categories c JOIN tree ON c.parent = tree.slug
-            )
-            SELECT c.slug, c.name, c.parent, c.aliases,
-                   (SELECT count(DISTINCT pc.post_id) FROM tree
-                      JOIN post_categories pc ON pc.slug = tree.slug
-                      JOIN posts p ON p.id = pc.post_id AND p.withdrawn_at IS NULL
-                     WHERE tree.root = c.slug) AS posts
-              FROM categories c ORDER BY c.slug
-            """
-        )
-        return [CategoryCount(category_from_record(r), r["posts"]) for r in rows]
+        rows = await self._db.all(CATEGORY_COUNTS)
+        return [CategoryCount(category_of(r), r["posts"]) for r in rows]
 
     async def descendants(self, slug: str) -> list[str]:
         """``slug`` and every category below it."""
@@ -191,7 +170,7 @@ class PgPostRepository(PgPostLife):
 
     async def by_url(self, url: str) -> Post | None:
         row = await self._db.one(f"SELECT {POST_COLUMNS} FROM posts p WHERE p.url = $1", url)
-        return post_from_record(row) if row else None
+        return post_of(row) if row else None
 
     async def by_ids(self, ids: Sequence[int]) -> list[Post]:
         if not ids:
@@ -201,7 +180,7 @@ class PgPostRepository(PgPostLife):
             "ORDER BY coalesce(p.published_at, p.first_seen_at), p.id",
             list(ids),
         )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def tags(self, post_id: int) -> list[str]:
         rows = await self._db.all(
@@ -230,7 +209,7 @@ class PgPostRepository(PgPostLife):
                 category,
                 limit,
             )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     async def count(self) -> int:
         return int(await self._db.value("SELECT count(*) FROM posts WHERE withdrawn_at IS NULL"))
@@ -273,7 +252,7 @@ class PgPostRepository(PgPostLife):
             pushable_only,
             limit,
         )
-        return [post_from_record(r) for r in rows]
+        return [post_of(r) for r in rows]
 
     # -- search ------------------------------------------------------------------------------
 

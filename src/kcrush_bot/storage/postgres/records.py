@@ -1,11 +1,12 @@
-"""Rows to models for the PostgreSQL repositories: the post columns every post query reads."""
+"""A post's reads in PostgreSQL's words: the columns every post query selects and newest
+first (the row is made into a ``Post`` by ``storage.rows.post_of``, as SQLite's is)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
-from kcrush_bot.core.models import SAMPLE_SOURCE, Category, Post
+from kcrush_bot.core.models import SAMPLE_SOURCE
+from kcrush_bot.storage.rows import post_of
 
 # A post and its category slugs (sorted, as the model keeps them), in one row.
 POST_COLUMNS = (
@@ -32,22 +33,6 @@ class Queries(Protocol):
     async def execute(self, query: str, *args: Any) -> str: ...
 
 
-def post_from_record(row: Any) -> Post:
-    return Post(
-        id=row["id"],
-        url=row["url"],
-        guid=row["guid"],
-        title=row["title"],
-        teaser=row["teaser"],
-        image_url=row["image_url"],
-        published_at=row["published_at"],
-        modified_at=row["modified_at"],
-        categories=tuple(row["cats"] or ()),
-        tags=tuple(row["tags"].split("\n")) if row["tags"] else (),
-        wp_id=row["wp_id"],
-    )
-
-
-def category_from_record(row: Any) -> Category:
-    aliases = tuple(json.loads(row["aliases"])) if row["aliases"] else ()
-    return Category(row["slug"], row["name"], row["parent"], aliases)
+# The search module's name for ``rows.post_of``: a PostgreSQL row is made into a post as a
+# SQLite one is.
+post_from_record = post_of

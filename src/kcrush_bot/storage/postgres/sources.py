@@ -10,29 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from kcrush_bot.core.models import SourceHealth
-from kcrush_bot.storage.db import to_db_time
-from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none, maybe_utc
-
-ERROR_CHARS = 500
-
-_STATE_COLUMNS = (
-    "name",
-    "kind",
-    "url",
-    "etag",
-    "last_modified",
-    "first_seen_at",
-    "last_polled_at",
-    "last_ok_at",
-    "last_error",
-    "failures",
-    "next_poll_at",
-    "cursor",
+from kcrush_bot.storage.postgres.db import PgDatabase, affected, clean_or_none, maybe_utc
+from kcrush_bot.storage.rows import (
+    SOURCE_STATE_COLUMNS,
+    SOURCES_HEALTH,
+    poll_error,
+    source_health_of,
+    source_state_of,
 )
-
-
-def _stored(value: Any) -> Any:
-    return to_db_time(value) if isinstance(value, datetime) else value
 
 
 class PgSourceRepository:
@@ -44,9 +29,9 @@ class PgSourceRepository:
     async def state(self, name: str) -> dict[str, Any] | None:
         """The stored row of a source by column name, or None if never polled."""
         row = await self._db.one(
-            f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources WHERE name = $1", name
+            f"SELECT {', '.join(SOURCE_STATE_COLUMNS)} FROM sources WHERE name = $1", name
         )
-        return {key: _stored(row[key]) for key in _STATE_COLUMNS} if row else None
+        return source_state_of(row) if row else None
 
     async def record_poll(
         self,
@@ -91,35 +76,17 @@ class PgSourceRepository:
                     "UPDATE sources SET last_polled_at = $1, last_error = $2, "
                     "failures = failures + 1, next_poll_at = $3 WHERE name = $4",
                     stamp,
-                    clean(error or "failed")[:ERROR_CHARS],
+                    poll_error(clean_or_none(error)),
                     nxt,
                     name,
                 )
 
     async def remove(self, name: str) -> bool:
         """Forget a source's poll state (its posts stay in the archive). False if unknown."""
-        result = await self._db.execute("DELETE FROM sources WHERE name = $1", name)
-        return not result.endswith(" 0")
+        return affected(await self._db.execute("DELETE FROM sources WHERE name = $1", name)) > 0
 
     async def health(self) -> list[SourceHealth]:
-        rows = await self._db.all(
-            "SELECT name, kind, url, last_polled_at, last_ok_at, last_error, failures, "
-            "next_poll_at FROM sources ORDER BY name"
-        )
-        return [
-            SourceHealth(
-                name=r["name"],
-                kind=r["kind"],
-                url=r["url"],
-                state="failing" if r["failures"] else ("ok" if r["last_ok_at"] else "new"),
-                last_polled_at=r["last_polled_at"],
-                last_ok_at=r["last_ok_at"],
-                last_error=r["last_error"],
-                failures=r["failures"],
-                next_poll_at=r["next_poll_at"],
-            )
-            for r in rows
-        ]
+        return [source_health_of(r) for r in await self._db.all(SOURCES_HEALTH)]
 
     async def last_poll_at(self) -> datetime | None:
         """When any source was last polled."""

@@ -23,6 +23,7 @@ from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
 from kcrush_bot.storage.postgres.shards import PgShardRepository
 from kcrush_bot.storage.postgres.sources import PgSourceRepository
 from kcrush_bot.storage.postgres.websub import PgWebSubRepository
+from kcrush_bot.storage.stats import archive_stats
 
 if TYPE_CHECKING:
     from kcrush_bot.core.ports import CommandStore, PublisherStore
@@ -67,20 +68,7 @@ class PgStore:
             yield cls.over(db)
 
     async def stats(self) -> ArchiveStats:
-        """The archive's figures, gathered from every repository."""
-        chats, subscriptions, active = await self.chats.counts()
-        return ArchiveStats(
-            posts=await self.posts.count(),
-            categories=await self.posts.count_categories(),
-            chats=chats,
-            subscriptions=subscriptions,
-            active_subscriptions=active,
-            newest_post_at=await self.posts.newest_at(),
-            last_poll_at=await self.sources.last_poll_at(),
-            outbox=await self.outbox.counts(),
-            withdrawn_posts=await self.posts.count_withdrawn(),
-            **await self.outbox.followed(),
-        )
+        return await archive_stats(self)
 
 
 if TYPE_CHECKING:

@@ -4,32 +4,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from kcrush_bot.storage.postgres.db import PgDatabase, clean, clean_or_none
-from kcrush_bot.storage.websub import ERROR_CHARS, WebSubRow
-
-_COLUMNS = (
-    "source, hub, topic, secret, state, lease_seconds, requested_at, verified_at, expires_at, "
-    "last_error, deliveries, last_delivery_at"
-)
-
-
-def _row(r: Any) -> WebSubRow:
-    return WebSubRow(
-        source=r["source"],
-        hub=r["hub"],
-        topic=r["topic"],
-        secret=r["secret"],
-        state=r["state"],
-        lease_seconds=int(r["lease_seconds"]),
-        requested_at=r["requested_at"],
-        verified_at=r["verified_at"],
-        expires_at=r["expires_at"],
-        last_error=r["last_error"],
-        deliveries=int(r["deliveries"]),
-        last_delivery_at=r["last_delivery_at"],
-    )
+from kcrush_bot.storage.websub import ERROR_CHARS, WEBSUB_COLUMNS, WebSubRow, websub_row_of
 
 
 class PgWebSubRepository:
@@ -39,11 +16,12 @@ class PgWebSubRepository:
         self._db = db
 
     async def get(self, source: str) -> WebSubRow | None:
-        row = await self._db.one(f"SELECT {_COLUMNS} FROM websub WHERE source = $1", source)
-        return _row(row) if row else None
+        row = await self._db.one(f"SELECT {WEBSUB_COLUMNS} FROM websub WHERE source = $1", source)
+        return websub_row_of(row) if row else None
 
     async def all(self) -> list[WebSubRow]:
-        return [_row(r) for r in await self._db.all(f"SELECT {_COLUMNS} FROM websub ORDER BY 1")]
+        rows = await self._db.all(f"SELECT {WEBSUB_COLUMNS} FROM websub ORDER BY 1")
+        return [websub_row_of(r) for r in rows]
 
     async def requested(
         self, source: str, hub: str, topic: str, secret: str, lease_seconds: int
