@@ -32,6 +32,7 @@ from kcrush_bot.push.signing import sign_notice
 from kcrush_bot.settings import Settings
 from kcrush_bot.sources.ingest import Ingestor
 from kcrush_bot.web import HttpServer, PrometheusMetrics
+from publisher.publisherkit import wait_until
 
 SECRET = "push secret for the tests, long enough"
 GROUP = "-1001234"
@@ -157,6 +158,11 @@ def free_port() -> int:
         return port
 
 
+def wordpress_source(site: RestSite) -> list[dict[str, Any]]:
+    """The ``[[sources]]`` of a bot reading ``site`` through its REST API, hourly."""
+    return [{"name": "magazine", "kind": "wordpress", "url": site.api, "interval": 3600}]
+
+
 def push_settings(
     database: Path,
     telegram: FakeTelegram,
@@ -229,6 +235,27 @@ async def push_bot(
         )
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=30))
         yield PushBot(built, server, push, http, telegram, metrics)
+
+
+async def started(bot: PushBot, site: RestSite) -> None:
+    """The bot's own poll at start has read the site (it was polled once before, so only posts
+    published after this are news, which within the hour only a notice can bring)."""
+    await wait_until(
+        lambda: sum(r.startswith("/wp-json/wp/v2/posts?") for r in site.requests) >= 2, within=10
+    )
+    await bot.app.publisher.deliver_due()
+
+
+@asynccontextmanager
+async def bot_after_first_sight(tmp_path: Path, site: RestSite) -> AsyncIterator[PushBot]:
+    """The bot with push, reading ``site`` as one that has run before: the site as it is now
+    read once, silently (``seen_once``), then the bot started and its own first poll done."""
+    async with fake_telegram() as telegram:
+        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
+        await seen_once(settings)
+        async with push_bot(settings, telegram) as bot:
+            await started(bot, site)
+            yield bot
 
 
 @asynccontextmanager

@@ -14,40 +14,22 @@ from publisher.publisherkit import wait_until
 from push.pushkit import (
     GROUP,
     SECRET,
-    PushBot,
-    RestSite,
+    bot_after_first_sight,
     fake_telegram,
     notice_body,
     push_bot,
     push_settings,
     rest_site,
-    seen_once,
     signed,
+    wordpress_source,
 )
 
 
-def wordpress_source(site: RestSite) -> list[dict[str, Any]]:
-    return [{"name": "magazine", "kind": "wordpress", "url": site.api, "interval": 3600}]
-
-
-def list_reads(site: RestSite) -> int:
-    return sum(r.startswith("/wp-json/wp/v2/posts?") for r in site.requests)
-
-
-async def started(bot: PushBot, site: RestSite) -> None:
-    """The bot's own poll at start has read the site (it was polled once before, so only
-    posts published after this are news)."""
-    await wait_until(lambda: list_reads(site) >= 2, within=10)
-    await bot.app.publisher.deliver_due()
-
-
 async def test_every_bad_notice_gets_its_answer_and_changes_nothing(tmp_path: Path) -> None:
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             site.publish(2)  # news, named by every notice below
             posts_before = await bot.post_count()
             good = notice_body(2, site=site.base)
@@ -164,12 +146,10 @@ async def test_the_test_button_notice_is_answered_without_reading_anything(
 async def test_a_notice_answers_even_when_the_client_hangs_up(tmp_path: Path) -> None:
     """WordPress without curl sends the notice and closes without reading the answer: the
     notice is still taken and its post delivered."""
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             site.publish(2)
             body = notice_body(2, site=site.base)
             host, port = bot.server.host, bot.server.port

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from e2e.e2ekit import Item, feed_site
 from publisher.publisherkit import wait_until
@@ -20,6 +19,7 @@ from push.pushkit import (
     SECRET,
     PushBot,
     RestSite,
+    bot_after_first_sight,
     fake_telegram,
     notice_body,
     push_bot,
@@ -27,23 +27,11 @@ from push.pushkit import (
     rest_site,
     seen_once,
     signed,
+    wordpress_source,
 )
 
 USER_CHAT = 4242
 FLOOD = Path(__file__).with_name("flood.py")
-
-
-def wordpress_source(site: RestSite) -> list[dict[str, Any]]:
-    return [{"name": "magazine", "kind": "wordpress", "url": site.api, "interval": 3600}]
-
-
-async def started(bot: PushBot, site: RestSite) -> None:
-    """The bot's own poll at start has read the site: posts published after it are news only
-    a notice can bring within the hour."""
-    await wait_until(
-        lambda: sum(r.startswith("/wp-json/wp/v2/posts?") for r in site.requests) >= 2, within=10
-    )
-    await bot.app.publisher.deliver_due()
 
 
 async def notify(bot: PushBot, site: RestSite, post_id: int, event: str = "publish") -> int:
@@ -69,12 +57,10 @@ async def test_an_unknown_source_is_seen_silently_first_even_through_a_notice(
 
 
 async def test_notices_for_one_post_waiting_together_are_one_read(tmp_path: Path) -> None:
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             site.publish(7)
             site.publish(8)
             site.gate.clear()
@@ -97,14 +83,12 @@ async def test_notices_for_one_post_waiting_together_are_one_read(tmp_path: Path
 
 
 async def test_a_post_wordpress_no_longer_shows_is_read_as_gone(tmp_path: Path) -> None:
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
         site.publish(2, status="draft")
         site.publish(3, protected=True)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             count = await bot.post_count()
             assert await notify(bot, site, 2, "unpublish") == 202  # 401 at WordPress
             assert await notify(bot, site, 3, "update") == 202  # a password set
@@ -116,12 +100,10 @@ async def test_a_post_wordpress_no_longer_shows_is_read_as_gone(tmp_path: Path) 
 
 
 async def test_an_unpublished_post_is_withdrawn_and_its_message_deleted(tmp_path: Path) -> None:
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             site.publish(2)
             assert await notify(bot, site, 2) == 202
             await wait_until(lambda: telegram.sent(GROUP), within=10)
@@ -161,12 +143,10 @@ async def test_without_a_wordpress_source_a_notice_polls_the_feeds_at_once(
 async def test_a_flood_of_notices_is_bounded_and_delivery_and_commands_go_on(
     tmp_path: Path,
 ) -> None:
-    async with fake_telegram() as telegram, rest_site() as site:
+    async with rest_site() as site:
         site.publish(1)
-        settings = push_settings(tmp_path / "bot.db", telegram, wordpress_source(site))
-        await seen_once(settings)
-        async with push_bot(settings, telegram) as bot:
-            await started(bot, site)
+        async with bot_after_first_sight(tmp_path, site) as bot:
+            telegram = bot.telegram
             queue = bot.push.queue
             site.gate.clear()  # WordPress is slow: the workers stay busy the whole flood
             site.publish(2)  # news, whose notice comes when the queue is full
