@@ -24,7 +24,7 @@ def sqlite_schema() -> dict[str, set[str]]:
         for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
         )
-        if not re.match(r"posts_fts|sqlite_", name)
+        if not re.match(r"posts_fts|posts_title_grams|sqlite_", name)
     ]
     return {t: {row[1] for row in db.execute(f"PRAGMA table_info({t})")} for t in tables}
 

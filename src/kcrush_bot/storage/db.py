@@ -199,6 +199,20 @@ class Database:
             cursor.row_factory = sqlite3.Row
             return list(await cursor.fetchall())
 
+    async def rows(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[sqlite3.Row]:
+        """``all`` in one trip to the reader's thread instead of three (execute, fetch, close).
+
+        Each trip is a thread wake-up, and on a busy machine a wake-up can wait a scheduler
+        slice: a read that has to answer a fan at once (search) takes one trip.
+        """
+        if _in_transaction.get() or self.reader is self.connection:
+            async with self._reading().execute(sql, params) as cursor:
+                cursor.row_factory = sqlite3.Row
+                return list(await cursor.fetchall())
+        return list(await self.reader.execute_fetchall(sql, params))
+
     async def schema_version(self) -> int:
         return await migrate.current_version(self.connection)
 
@@ -211,6 +225,7 @@ async def _reader(path: str) -> AsyncIterator[aiosqlite.Connection | None]:
         return
     reader = await aiosqlite.connect(path, isolation_level=None)
     try:
+        reader.row_factory = sqlite3.Row  # rows() reads without a cursor of its own
         await reader.execute("PRAGMA query_only = ON")
         await reader.execute("PRAGMA busy_timeout = 5000")
         yield reader

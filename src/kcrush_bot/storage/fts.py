@@ -36,3 +36,25 @@ def fts_match(terms: Sequence[str], *, prefix: bool = False, any_term: bool = Fa
         wide = prefix or bool(_AGGLUTINATIVE.search(term))
         parts.append(f'"{term}"*' if wide and len(term) >= 2 else f'"{term}"')
     return (" OR " if any_term else " ").join(parts)
+
+
+# A title longer than the pieces of migration 007 cover yields this word as well.
+LONG_TITLE = "longtitle"
+
+
+def title_gram_match(needle: str) -> str | None:
+    """A MATCH expression over ``posts_title_grams`` (migration 007) that every title containing
+    ``needle`` matches; None when the needle has no letter or digit for the index to hold.
+
+    The index holds each title's two-character pieces as words: one character is a prefix of
+    a piece, two are a piece, and a needle with a space ("a b") needs each of its pieces. The
+    tokenizer folds the needle's pieces as it folded the titles'. A title may match without
+    containing the needle (case folded, "a_" read as "a"): the caller checks with LIKE.
+    """
+    if not any(c.isalnum() for c in needle):
+        return None
+    if len(needle) == 1:
+        return f'"{needle}"*'
+    pieces = [needle[i : i + 2] for i in range(len(needle) - 1)]
+    wanted = " AND ".join(f'"{p}"' for p in dict.fromkeys(pieces) if any(c.isalnum() for c in p))
+    return f'({wanted}) OR "{LONG_TITLE}"'
