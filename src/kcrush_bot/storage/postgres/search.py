@@ -3,8 +3,13 @@
 The same cascade of attempts, each tried only when the one before found nothing: every word
 whole (stemmed), every word as a prefix (a word still being typed), any of the words. Ranking
 is ``ts_rank_cd`` over the stored ``search_vector``, the title weighted ten times the teaser,
-among the 2,000 most recently stored matches (as bm25 is on SQLite); snippets come from
+among the 1,000 most recently stored matches (as bm25 is on SQLite); snippets come from
 ``ts_headline`` with the same highlight marks.
+
+Finding those newest matches is ``kcrush_newest_matches`` (migration 005): a few rounds, each
+asking the GIN index for matches in a range of recent id blocks, so that only rows it ranks are
+read from the table, however common the words. A search is one statement: the window, the
+page of it, the page's posts and snippets.
 
 Hangul: the default parser keeps a run of Hangul as one word (``서울의``), as FTS5's unicode61
 does, and Hangul terms are always prefix-matched, so ``서울`` finds ``서울의`` through the
@@ -12,7 +17,8 @@ word index, in any database locale. What a word index cannot find is Hangul insi
 (``콘서트`` in ``서울콘서트``): when the word attempts find nothing for a query with Hangul,
 a substring match over title and teaser runs, served by a trigram (pg_trgm) index.
 
-A query under three characters that no word matches falls back to titles containing it.
+A query under three characters that no word matches falls back to titles containing it, found
+through an index of titles' one- and two-character pieces (trigrams need three).
 
 User input never becomes SQL: it is a bound parameter everywhere. Only runs of letters and
 digits of it survive into a ``tsquery``, each quoted, so no input reaches the tsquery parser as
@@ -38,10 +44,11 @@ TITLE_WEIGHT = 1.0
 TEASER_WEIGHT = 0.1
 TAGS_WEIGHT = 0.5
 RANK_WEIGHTS = [0.0, TAGS_WEIGHT, TEASER_WEIGHT, TITLE_WEIGHT]
-# Ranking scores every match it considers; a common word matches most of the archive, so only
-# this many of a query's most recently stored matches are ranked.
-RANK_WINDOW = 2000
-COUNT_CAP = 1000
+# Ranking scores every match it considers, each read from the table; a common word matches most
+# of the archive, so only this many of a query's most recently stored matches are ranked: as
+# many as a total counts, so every page a total promises is inside the ranking.
+RANK_WINDOW = 1000
+COUNT_CAP = RANK_WINDOW
 MAX_QUERY_TERMS = 12
 MAX_QUERY_CHARS = 256
 SNIPPET_WORDS = 16
@@ -159,38 +166,33 @@ async def search(
 async def _word_search(
     db: Queries, text: str, limit: int, offset: int
 ) -> tuple[list[SearchHit], int]:
-    # Rank ids alone first, then read posts and build headlines for the page only:
-    # ts_headline re-parses its text and is the slowest part by far. ts_rank_cd divided by
-    # the document's length (normalisation 2) is the ranking that picks the same top result as
-    # SQLite's bm25 for every query of the sample archive's test; plain ts_rank, which ignores
-    # length, disagreed on a few.
-    # 'kcrush' is the text search configuration of the schema (migrations/001_initial.sql).
-    # to_tsquery is written out where it is used rather than computed once in a CTE: it is
-    # immutable, so the planner folds it into a constant and can use the column's statistics.
-    # A common word then walks the primary key backwards and stops after RANK_WINDOW matches;
-    # behind a CTE the planner guessed 100 matches and fetched every one (15,000 of 20,000
-    # posts for "album tour") before keeping the newest.
+    # The window of newest matches with their ranks (kcrush_newest_matches), the page of it,
+    # then posts and headlines for the page only: ts_headline re-parses its text and is the
+    # slowest part by far. ts_rank_cd divided by the document's length (normalisation 2) is the
+    # ranking that picks the same top result as SQLite's bm25 for every query of the sample
+    # archive's test; plain ts_rank, which ignores length, disagreed on a few. Whether the
+    # teaser matches is asked of its part of the stored vector (weight B), not of a second
+    # parse. 'kcrush' is the text search configuration of the schema (migrations/001_initial.sql);
+    # to_tsquery is immutable, so the planner folds it into a constant.
     rows = await db.fetch(
         f"""
-        WITH recent AS (
-            SELECT p.id, p.search_vector FROM posts p
-             WHERE p.search_vector @@ to_tsquery('kcrush', $1)
-             ORDER BY p.id DESC LIMIT $6
+        WITH newest AS MATERIALIZED (
+            SELECT m.id, m.score
+              FROM kcrush_newest_matches(to_tsquery('kcrush', $1), $2::real[], $6) AS m
         ),
-        ranked AS (
-            SELECT r.id, ts_rank_cd($2::float4[], r.search_vector, to_tsquery('kcrush', $1), 2)
-                   AS score
-              FROM recent r
-             ORDER BY score DESC, r.id DESC LIMIT $3 OFFSET $4
+        page AS (
+            SELECT n.id, n.score, (SELECT count(*) FROM newest) AS matches
+              FROM newest n ORDER BY n.score DESC, n.id DESC LIMIT $3 OFFSET $4
         )
-        SELECT {POST_COLUMNS}, ranked.score,
-               CASE WHEN to_tsvector('kcrush', p.teaser) @@ to_tsquery('kcrush', $1)
-                    THEN ts_headline('kcrush', p.teaser, to_tsquery('kcrush', $1), $5)
-                    ELSE ts_headline('kcrush', p.title, to_tsquery('kcrush', $1), $5)
-               END AS snippet,
-               to_tsvector('kcrush', p.teaser) @@ to_tsquery('kcrush', $1) AS from_teaser
-          FROM ranked JOIN posts p ON p.id = ranked.id
-         ORDER BY ranked.score DESC, p.id DESC
+        SELECT {POST_COLUMNS}, page.score, page.matches, t.from_teaser,
+               ts_headline('kcrush', CASE WHEN t.from_teaser THEN p.teaser ELSE p.title END,
+                           to_tsquery('kcrush', $1), $5) AS snippet
+          FROM page JOIN posts p ON p.id = page.id
+         CROSS JOIN LATERAL (
+               SELECT ts_filter(p.search_vector, '{{b}}') @@ to_tsquery('kcrush', $1)
+                      AS from_teaser
+         ) AS t
+         ORDER BY page.score DESC, p.id DESC
         """,
         text,
         RANK_WEIGHTS,
@@ -206,10 +208,12 @@ async def _word_search(
         hits.append(SearchHit(post_from_record(row), snippet, float(row["score"])))
     if offset == 0 and len(hits) < limit:
         return hits, len(hits)
-    count = await db.fetchval(
-        "SELECT count(*) FROM (SELECT 1 FROM posts p "
-        "WHERE p.search_vector @@ to_tsquery('kcrush', $1) LIMIT $2) AS m",
+    if rows:
+        return hits, min(int(rows[0]["matches"]), COUNT_CAP)
+    count = await db.fetchval(  # a page past the last: how far the matches go
+        "SELECT count(*) FROM kcrush_newest_matches(to_tsquery('kcrush', $1), $2::real[], $3)",
         text,
+        RANK_WEIGHTS,
         COUNT_CAP,
     )
     return hits, int(count)
@@ -223,20 +227,32 @@ async def _substring_search(
     Counting every match would scan the table, so the total is only known to reach the next
     page: one row more than the page is read, and its presence says whether there is more.
     """
+    values: list[object]
     if titles_only:
+        # A title containing the needle has every one- or two-character piece of it (migration
+        # 005's index). The pieces are computed from the value, a constant the planner weighs
+        # against the index's statistics, so a needle in many titles walks the newest ones
+        # instead; strpos, cheaper than computing a title's pieces, is what that walk tests
+        # first. (ILIKE would do as well, but its guessed selectivity misled the planner into
+        # sorting 15,000 titles for "서".)
         needles = [" ".join(terms)]
-        where = "p.title ILIKE $1"
+        values = [needles[0]]
+        where = (
+            "kcrush_title_grams(p.title) @> kcrush_grams($1, least(char_length($1), 2)) "
+            "AND strpos(lower(p.title), lower($1)) > 0"
+        )
     else:
         needles = list(dict.fromkeys(terms))
         # One condition per term, each the indexed expression, so the trigram index serves all.
+        values = [like_pattern(needle) for needle in needles]
         where = " AND ".join(
             f"(p.title || ' ' || p.teaser) ILIKE ${n}" for n in range(1, len(needles) + 1)
         )
-    n = len(needles)
+    n = len(values)
     rows = await db.fetch(
         f"SELECT {POST_COLUMNS} FROM posts p WHERE {where} AND p.withdrawn_at IS NULL "
         f"ORDER BY {NEWEST_FIRST} LIMIT ${n + 1} OFFSET ${n + 2}",
-        *[like_pattern(needle) for needle in needles],
+        *values,
         limit + 1,
         offset,
     )
