@@ -1,5 +1,5 @@
-"""Replicas on one PostgreSQL database: the lease moves when its holder dies, the send budget is
-shared by the replicas alive, a 429 pauses them all, and a dead replica's claims come back."""
+"""Replicas on one PostgreSQL database: the lease moves when its holder dies, and a dead
+replica's claims come back (the shared send budget: tests/test_shared_budget.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ import pytest
 from kcrush_bot.app import prepare_store
 from kcrush_bot.core.models import ChatRef, Mode
 from kcrush_bot.publisher import Publisher
-from kcrush_bot.publisher.limits import Limits, Pacer
 from kcrush_bot.replicas import LEASE_TTL, Replica, replica_collector, replicas_report
-from kcrush_bot.settings import DeliverySettings
 from kcrush_bot.storage.outbox import NewRow
 from kcrush_bot.storage.postgres.store import PgStore
 from kcrush_bot.web import PrometheusMetrics
@@ -43,10 +41,6 @@ class Follower:
 
     async def lease_changed(self, held: bool) -> None:
         self.told.append(held)
-
-
-def pacer() -> Pacer:
-    return Pacer(Limits.for_platform("telegram", DeliverySettings()))
 
 
 @pytest.fixture
@@ -83,40 +77,6 @@ async def test_one_replica_holds_the_lease_and_another_takes_it_when_the_holder_
     assert second.held
     assert follower.told == [True]
     assert (await one.replicas.holder()).holder == "b"  # type: ignore[union-attr]
-
-
-async def test_the_send_budget_is_shared_by_the_replicas_alive(
-    stores: tuple[PgStore, PgStore],
-) -> None:
-    one, two = stores
-    alone = pacer().rate
-    first = Replica(one.replicas, replica="a", pacers={"telegram": pacer()})
-    second = Replica(two.replicas, replica="b", pacers={"telegram": pacer()})
-    await first.step()
-    assert first.alive == 1
-    assert first.pacers["telegram"].rate == pytest.approx(alone)
-    await second.step()
-    await first.step()
-    assert first.alive == second.alive == 2
-    # Together under the limit by a send a second per other replica: their phases differ.
-    assert first.pacers["telegram"].rate == pytest.approx((alone - 1) / 2)
-    assert second.pacers["telegram"].rate == pytest.approx((alone - 1) / 2)
-
-    await two.replicas.leave("b")  # a clean stop: the survivor takes the whole budget back
-    await first.step()
-    assert first.pacers["telegram"].rate == pytest.approx(alone)
-
-
-async def test_a_429_in_one_replica_pauses_every_replica(stores: tuple[PgStore, PgStore]) -> None:
-    one, two = stores
-    first = Replica(one.replicas, replica="a", pacers={"telegram": pacer()})
-    second = Replica(two.replicas, replica="b", pacers={"telegram": pacer(), "discord": pacer()})
-    first.pacers["telegram"].pause_all(30.0)
-    await first.settle()
-    await second.step()
-    assert second.pacers["telegram"].paused
-    assert second.pacers["telegram"].paused_until > second.pacers["telegram"]._now() + 20
-    assert not second.pacers["discord"].paused
 
 
 async def test_a_dead_replicas_claims_go_back_to_due(stores: tuple[PgStore, PgStore]) -> None:

@@ -160,6 +160,7 @@ async def build(
         if replica is not None:
             for name, pacer in publisher.pacers.items():
                 replica.pace(name, pacer)
+            replica.deliver_with(publisher.worker)
             replica.follow(publisher)
             for platform in made.values():
                 if isinstance(platform, LeasedIntake):

@@ -6,12 +6,14 @@ A ``Replica`` beats every ``beat`` seconds (2 by default). Each beat
 * takes or renews the singleton lease (``ttl`` 6 s): the one replica holding it runs the
   singleton duties (``core.ports.Lease``); when the holder dies its row runs out and the next
   replica to beat takes it, so the duties move within ``ttl`` + ``beat`` seconds;
-* counts the replicas alive and gives each platform's send budget that share of the limit
-  (``Pacer.share``): the platform's limit is the bot's, not a process's;
-* takes up the platform-wide pauses other replicas were told of by a 429 (``Pacer.on_pause``
-  writes ours);
-* in the lease holder, gives back the delivery rows a dead replica left in flight: claims
-  older than ``claim_timeout`` go back to due.
+* counts the replicas alive (for ``status``);
+* renews the claims of the delivery rows this replica holds (waiting for a send slot, or being
+  sent), and wakes its delivery worker, since another replica may have put rows in the outbox;
+* in the lease holder, gives back the delivery rows a dead replica left in flight: claims not
+  renewed for ``claim_timeout`` go back to due.
+
+Each platform's send budget is shared through the database (``kcrush_bot.shared_budget``),
+given to the platform's pacer by ``pace``: the platform's limit is the bot's, not a process's.
 
 Whether the lease is held is judged here against when the beat that took it began: once
 ``ttl`` less a margin has passed without a renewal, this replica stops acting as holder,
@@ -28,23 +30,33 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from datetime import timedelta
+from typing import Any, Protocol
 
 from kcrush_bot.core.ports import LeaseFollower
 from kcrush_bot.publisher.limits import Pacer
+from kcrush_bot.shared_budget import SharedBudget
 from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
 
 log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 2.0
 LEASE_TTL = 6.0
-# A live replica hands a claimed row to the platform within seconds (a send's own timeout is
-# 10 s, the pacer's queue a few more); older claims belong to a replica that died.
-CLAIM_TIMEOUT = 30.0
+# A live replica renews the claims it holds every beat, however long they wait for a send
+# slot (a 429 may pause a platform for a minute): a claim not renewed for five beats belongs
+# to a replica that died.
+CLAIM_TIMEOUT = 10.0
 # Renewals are sent ``beat`` apart: stop acting as holder this long before the row runs out.
 MARGIN = 0.5
+
+
+class Deliverer(Protocol):
+    """The delivery worker as the replica sees it (``publisher.worker.DeliveryWorker``)."""
+
+    def claimed(self) -> Collection[int]: ...
+
+    def wake(self) -> None: ...
 
 
 def replica_id() -> str:
@@ -74,6 +86,8 @@ class Replica:
         self.ttl = ttl
         self.claim_timeout = claim_timeout
         self.pacers: dict[str, Pacer] = {}
+        self.budgets: dict[str, SharedBudget] = {}
+        self.deliverer: Deliverer | None = None
         self.alive = 1
         self.generation = 0
         self._now = now
@@ -81,7 +95,6 @@ class Replica:
         self._told = False  # what the followers were last told
         self._followers: list[LeaseFollower] = []
         self._task: asyncio.Task[None] | None = None
-        self._writes: set[asyncio.Task[None]] = set()
         for name, pacer in (pacers or {}).items():
             self.pace(name, pacer)
 
@@ -90,10 +103,14 @@ class Replica:
         return self._now() < self._held_until
 
     def pace(self, platform: str, pacer: Pacer) -> None:
-        """Share this platform's budget with the other replicas, pauses included."""
+        """Share this platform's send budget with the other replicas, pauses included."""
         self.pacers[platform] = pacer
-        pacer.share(self.alive)
-        pacer.on_pause = lambda seconds: self._tell_pause(platform, seconds)
+        self.budgets[platform] = SharedBudget(self.repository, platform, pacer)
+        pacer.share_with(self.budgets[platform])
+
+    def deliver_with(self, deliverer: Deliverer) -> None:
+        """Renew the claims of ``deliverer``'s rows, and wake it, every beat."""
+        self.deliverer = deliverer
 
     def follow(self, follower: LeaseFollower) -> None:
         self._followers.append(follower)
@@ -122,6 +139,8 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for budget in self.budgets.values():
+            await budget.close()
         held = self.held
         self._held_until = 0.0
         # A clean stop hands the lease on at once, rather than when its row runs out.
@@ -150,8 +169,8 @@ class Replica:
 
     async def settle(self) -> None:
         """Wait until the pauses this replica was told of are written for the others."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        for budget in self.budgets.values():
+            await budget.settle()
 
     # -- one beat ------------------------------------------------------------------------------
 
@@ -172,16 +191,15 @@ class Replica:
         if max(alive, 1) != self.alive:
             log.info("replica %s: %d replicas alive share the send budget", self.id, alive)
         self.alive = max(alive, 1)
-        for pacer in self.pacers.values():
-            pacer.share(self.alive)
-        for platform, left in (await self.repository.pauses()).items():
-            paused = self.pacers.get(platform)
-            if paused is not None:
-                paused.pause_for(left)
+        if self.deliverer is not None:
+            await self.repository.renew_claims(sorted(self.deliverer.claimed()))
+            self.deliverer.wake()
         if self.held:
-            before = datetime.now(UTC) - timedelta(seconds=self.claim_timeout)
-            if expired := await self.repository.expire_claims(before):
+            timeout = timedelta(seconds=self.claim_timeout)
+            if expired := await self.repository.expire_claims(timeout):
                 log.warning("%d sends a dead replica had in flight are due again", expired)
+                if self.deliverer is not None:
+                    self.deliverer.wake()
 
     async def _tell_followers(self) -> None:
         held = self.held
@@ -193,17 +211,6 @@ class Replica:
                 await follower.lease_changed(held)
             except Exception:
                 log.exception("replica %s: %r did not follow the lease", self.id, follower)
-
-    def _tell_pause(self, platform: str, seconds: float) -> None:
-        task = asyncio.get_running_loop().create_task(self._write_pause(platform, seconds))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _write_pause(self, platform: str, seconds: float) -> None:
-        try:
-            await self.repository.pause(platform, seconds, self.id)
-        except Exception:
-            log.exception("replica %s: sharing a %s pause failed", self.id, platform)
 
 
 async def replicas_report(repository: PgReplicaRepository) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -121,3 +122,78 @@ async def test_replicas_claiming_together_send_each_row_once_in_chat_order(pg_ur
         assert await one.outbox.counts() == {"sent": len(rows)}
     assert len(claimed_ids) == len(set(claimed_ids)) == len(rows)
     assert all(order == ["0001", "0002", "0003", "0004"] for order in sent.values()), sent
+
+
+# -- the shared send budget -----------------------------------------------------------------------
+
+
+async def test_send_slots_go_to_each_taker_once_and_evenly_spaced(pg_url: str) -> None:
+    """Three replicas taking chunks at once: no slot is handed out twice and none is closer
+    to another than the interval, so together they never send faster than the rate."""
+    interval = 0.01
+    taken: list[float] = []
+
+    async def taker(repo: PgReplicaRepository) -> None:
+        while len(taken) < 150:
+            slots = await repo.take_slots("telegram", 4, interval, 0.2)
+            taken.extend(slots.first + n * interval for n in range(slots.count))
+            await asyncio.sleep(0)
+
+    async with (
+        PgDatabase.open(pg_url) as a,
+        PgDatabase.open(pg_url) as b,
+        PgDatabase.open(pg_url) as c,
+    ):
+        await asyncio.gather(*(taker(PgReplicaRepository(db)) for db in (a, b, c)))
+    taken.sort()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(taken)]
+    assert min(gaps) >= interval - 1e-6
+
+
+async def test_an_idle_budget_saves_nothing_up_for_a_burst(replicas: PgReplicaRepository) -> None:
+    await replicas.take_slots("telegram", 1, 0.1, 1.0)
+    await replicas._db.execute("UPDATE send_budgets SET next_free = now() - interval '1 minute'")
+    slots = await replicas.take_slots("telegram", 5, 0.1, 1.0)
+    assert slots.count == 5
+    assert slots.first == pytest.approx(slots.now, abs=1e-6)  # from now on, not from before
+
+
+async def test_no_slot_is_handed_out_beyond_the_horizon(replicas: PgReplicaRepository) -> None:
+    first = await replicas.take_slots("telegram", 100, 0.1, 0.5)
+    assert first.count == 6  # now, and five more up to half a second ahead
+    assert first.first + 5 * 0.1 <= first.now + 0.5 + 1e-6
+    again = await replicas.take_slots("telegram", 100, 0.1, 0.5)
+    # The next taker gets the slots after those (only as far as the horizon has moved on).
+    assert again.first == pytest.approx(first.first + 6 * 0.1, abs=1e-6)
+    assert again.count <= 1
+    assert (await replicas.take_slots("discord", 0, 0.1, 0.5)).count == 0  # none wanted, none given
+
+
+async def test_a_pause_holds_every_takers_next_slot(pg_url: str) -> None:
+    async with PgDatabase.open(pg_url) as a, PgDatabase.open(pg_url) as b:
+        told, other = PgReplicaRepository(a), PgReplicaRepository(b)
+        await other.take_slots("telegram", 1, 0.1, 0.3)
+        await told.pause("telegram", 30.0)
+        slots = await other.take_slots("telegram", 3, 0.1, 0.3)
+        assert slots.count == 0
+        assert slots.paused_until >= slots.now + 29
+        assert slots.first >= slots.paused_until
+        await told.pause("discord", 5.0)  # a budget nobody has used yet
+        assert (await other.take_slots("discord", 1, 0.1, 0.3)).paused_until >= slots.now + 4
+
+
+async def test_claims_renewed_by_their_replica_do_not_expire(pg_url: str) -> None:
+    async with PgStore.open(pg_url) as store:
+        for n in (1, 2):
+            await store.chats.subscribe(ChatRef.parse(f"telegram:{n}"), ["x"], Mode.INSTANT)
+        rows = [NewRow("post:1", f"telegram:{n}", {}, "0001") for n in (1, 2)]
+        async with store.outbox.transaction() as conn:
+            await store.outbox.insert(conn, rows, NOW)
+        claimed, _ = await store.outbox.claim(NOW, 10, platforms=["telegram"])
+        age = "UPDATE outbox SET claimed_at = now() - interval '1 minute'"
+        await store.db.execute(age)
+        held = claimed[0].id
+        assert await store.replicas.renew_claims([held]) == 1
+        assert await store.replicas.expire_claims(timedelta(seconds=10)) == 1  # the other one
+        counts = dict(await store.db.all("SELECT id, status FROM outbox"))
+        assert counts[held] == "sending"

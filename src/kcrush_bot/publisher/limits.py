@@ -23,16 +23,24 @@ moment a message got its overall slot, its real send time. Chats are kept in an 
 evicts only idle ones, so a broadcast to 100,000 chats does not keep 100,000 entries. A 429's
 ``retry_after`` pauses the chat, or the whole platform when the platform says the limit was
 global: nothing goes there before it passes.
+
+One process alone on its database owns the whole rate. Replicas of the bot on one PostgreSQL
+database share it: each one's pacer is given ``SharedSlots`` (``share_with``), the slots it may
+use, taken in small chunks from one budget for the bot (``kcrush_bot.shared_budget``). Then the
+overall slots are those, instead of the pacer's own spacing; everything else (replies first,
+pauses, per-chat spacing) is the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from kcrush_bot.settings import DeliverySettings
 
@@ -67,6 +75,25 @@ class Limits:
         # The console (and any future platform without published limits): no real limit, but
         # a ceiling keeps a runaway loop from flooding a terminal.
         return cls(1000.0, 0.0)
+
+
+class SharedSlots(Protocol):
+    """The send slots a pacer may use when several processes share the platform's limit.
+
+    ``first(now)``: when the next slot held is (``math.inf`` while none is); a slot whose time
+    passed too long ago is given up rather than used late, where it would crowd the next
+    process's. ``take()``: the pacer used that slot. ``want(waiting)``: this many sends wait,
+    get slots for them (``Pacer.slots_came`` is called when some come). ``pause(seconds)``: a
+    429 said the whole platform must wait: every process sharing it pauses.
+    """
+
+    def first(self, now: float) -> float: ...
+
+    def take(self) -> None: ...
+
+    def want(self, waiting: int) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
 
 
 @dataclass(slots=True)
@@ -110,9 +137,8 @@ class Pacer:
         self._max_chats = max_chats
         self.rate = limits.per_second * headroom
         self.interval = 1.0 / self.rate
-        self.replicas = 1  # how many replicas share the platform's limit (``share``)
-        # Called with the seconds of a platform-wide pause (a 429), so other replicas pause too.
-        self.on_pause: Callable[[float], None] | None = None
+        # Replicas: the slots of the budget they share (``share_with``); None alone.
+        self.shared: SharedSlots | None = None
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
         self.paused_until = 0.0
         self.stats = BudgetStats()
@@ -188,25 +214,21 @@ class Pacer:
     def pause_all(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._now() + seconds)
         log.warning("platform-wide rate limit: pausing all sends for %.1fs", seconds)
-        if self.on_pause is not None:
-            self.on_pause(seconds)
+        if self.shared is not None:
+            self.shared.pause(seconds)
 
     def pause_for(self, seconds: float) -> None:
         """Another replica was told to pause: do too, without telling anyone again."""
         self.paused_until = max(self.paused_until, self._now() + seconds)
 
-    def share(self, replicas: int) -> None:
-        """The platform's limit is the bot's: with ``replicas`` sending, take that share.
+    def share_with(self, shared: SharedSlots) -> None:
+        """The platform's limit is the bot's, shared with other replicas: from now on a send
+        also needs a slot from ``shared``."""
+        self.shared = shared
 
-        Each replica's sends are evenly spaced but their phases are not aligned: in any one
-        second every replica may fit one send more than its rate, so the shares leave one send
-        a second per other replica unused (one replica alone keeps the whole rate).
-        """
-        self.replicas = max(1, replicas)
-        whole = self.limits.per_second * self.headroom
-        spare = whole - (self.replicas - 1)
-        self.rate = max(spare, whole / 2) / self.replicas
-        self.interval = 1.0 / self.rate
+    def slots_came(self) -> None:
+        """The shared budget has slots again: hand them to whoever waits."""
+        self._arm()
 
     @property
     def paused(self) -> bool:
@@ -246,10 +268,19 @@ class Pacer:
         finally:
             chat.waiting -= 1
 
+    def _free_at(self, now: float) -> float:
+        """When the next overall slot is free: the rate's spacing and a pause; with a shared
+        budget, the next slot held from it instead of the spacing (``math.inf`` until it holds
+        one). Those slots are evenly spaced for the bot as a whole: counting from our own last
+        send, late by a loop turn each time, would carry every lateness on to the next slot."""
+        if self.shared is not None:
+            return max(self.shared.first(now), self.paused_until)
+        return max(self._next_slot, self.paused_until)
+
     async def _slot(self, reply: bool) -> None:
         """One slot of the overall rate: now if it is free and nobody is ahead, else queued."""
         now = self._now()
-        if now >= max(self._next_slot, self.paused_until) and self._turn_of() in (None, reply):
+        if now >= self._free_at(now) and self._turn_of() in (None, reply):
             self._grant(now, reply)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -279,6 +310,8 @@ class Pacer:
 
     def _grant(self, now: float, reply: bool) -> None:
         self._next_slot = now + self.interval
+        if self.shared is not None:
+            self.shared.take()
         if reply:
             self.stats.replies += 1
             self._reply_run += 1
@@ -289,14 +322,19 @@ class Pacer:
     def _arm(self) -> None:
         if self._timer is not None or not (self._replies or self._deliveries):
             return
-        delay = max(self._next_slot, self.paused_until) - self._now()
+        now = self._now()
+        if self.shared is not None:
+            self.shared.want(len(self._replies) + len(self._deliveries))
+        delay = self._free_at(now) - now
+        if delay == math.inf:
+            return  # no shared slot yet: ``slots_came`` arms the timer when some come
         self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._release)
 
     def _release(self) -> None:
         """The timer: hand the free slot to the first reply waiting, else the first delivery."""
         self._timer = None
         now = self._now()
-        if now >= max(self._next_slot, self.paused_until):
+        if now >= self._free_at(now):
             reply = self._turn_of()
             if reply is not None:
                 (self._replies if reply else self._deliveries).popleft().set_result(None)

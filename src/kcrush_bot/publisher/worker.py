@@ -131,7 +131,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._task_platform: dict[asyncio.Task[None], str] = {}
+        self._task_rows: dict[asyncio.Task[None], OutboxRow] = {}
         self._not_started: set[int] = set()
         self._outcomes: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -147,6 +147,11 @@ class DeliveryWorker:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def claimed(self) -> list[int]:
+        """The rows this worker claimed and has not recorded yet: waiting for a send slot, being
+        sent, or their outcome being committed (a replica renews their claims)."""
+        return [row.id for row in self._task_rows.values()]
 
     def _platforms_open(self) -> list[str]:
         return [name for name in self.platforms if not self.pacers[name].paused]
@@ -182,7 +187,7 @@ class DeliveryWorker:
         # long Discord backlog cannot hold Telegram's new posts behind it (or the other way
         # round); slots a platform leaves unused go to the others in a second round.
         share = -(-self.concurrency // len(platforms))
-        in_flight = Counter(self._task_platform.values())
+        in_flight = Counter(row.platform for row in self._task_rows.values())
         waiting: dict[str, float] = {}
         started = 0
         more = set(platforms)  # platforms that may have more due rows than they were given
@@ -198,7 +203,7 @@ class DeliveryWorker:
                 )
                 waiting.update((key, self.pacers[name].ready_at(key)) for key in cooling_chats)
                 for row in rows:
-                    self._start(row, name)
+                    self._start(row)
                     in_flight[name] += 1
                 started += len(rows)
                 if len(rows) < room:
@@ -206,16 +211,16 @@ class DeliveryWorker:
         self._waiting = waiting
         return started
 
-    def _start(self, row: OutboxRow, platform: str) -> None:
+    def _start(self, row: OutboxRow) -> None:
         self._not_started.add(row.id)
         task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
         self._tasks.add(task)
-        self._task_platform[task] = platform
+        self._task_rows[task] = row
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._task_platform.pop(task, None)
+        self._task_rows.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
         self._wake.set()

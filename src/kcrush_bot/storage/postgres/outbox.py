@@ -214,10 +214,11 @@ class PgOutbox(PgPostMessages):
                 if len(rows) >= limit:
                     break
             if rows:
+                # The server's clock, as the claims' renewal and expiry use (replicas.py):
+                # replicas' own clocks may disagree.
                 await db.execute(
-                    "UPDATE outbox SET status = 'sending', claimed_at = $1 "
-                    "WHERE id = ANY($2::bigint[])",
-                    when,
+                    "UPDATE outbox SET status = 'sending', claimed_at = now() "
+                    "WHERE id = ANY($1::bigint[])",
                     [r.id for r in rows],
                 )
         return rows, waiting

@@ -9,8 +9,9 @@ every change of holder, so work stamped with an older generation can be told apa
 Expiry is judged by the database's clock (``now()``) alone: replicas' clocks may disagree, the
 server's is one.
 
-The heartbeat table says which replicas are alive and what each is doing: the delivery worker
-divides a platform's limit by the replicas alive, and ``status`` shows them.
+The heartbeat table says which replicas are alive and what each is doing (``status`` shows
+them). Each platform's send budget is one row of ``send_budgets``: the bot's next free send
+slot, from which replicas take small chunks (``take_slots``), and the platform's shared pause.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 from kcrush_bot.storage.postgres.db import PgDatabase
 
 SINGLETON = "singleton"
-PAUSE = "pause:"  # a lease row per platform under a shared 429 pause: "pause:telegram"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,20 @@ class Lease:
     generation: int
     acquired_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Send slots taken from a platform's shared budget: ``count`` of them, ``interval`` apart
+    from ``first`` (none when every slot up to the horizon was taken: then ``first`` is the
+    next free one). Times are the database's clock, as seconds since the epoch: ``now`` when
+    it handed them out, ``paused_until`` the end of the platform's shared pause (in the past
+    when none runs)."""
+
+    now: float
+    first: float
+    count: int
+    paused_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,39 +140,82 @@ class PgReplicaRepository:
         )
         return int(status.split()[-1])
 
-    async def pause(self, platform: str, seconds: float, replica: str) -> None:
-        """A 429 told ``replica`` to pause all sends to ``platform``: every replica pauses."""
-        await self._db.execute(
-            """
-            INSERT INTO leases AS l (name, holder, generation, acquired_at, expires_at)
-            VALUES ($1, $2, 1, now(), now() + $3::interval)
-            ON CONFLICT (name) DO UPDATE SET
-                holder = excluded.holder,
-                acquired_at = excluded.acquired_at,
-                expires_at = GREATEST(l.expires_at, excluded.expires_at)
-            """,
-            PAUSE + platform,
-            replica,
-            timedelta(seconds=seconds),
-        )
+    async def take_slots(self, platform: str, want: int, interval: float, horizon: float) -> Slots:
+        """Take up to ``want`` of ``platform``'s next free send slots, ``interval`` seconds
+        apart, but none later than ``horizon`` seconds from now: a replica that asks next (for
+        a fan's reply, say) waits no longer than that.
 
-    async def pauses(self) -> dict[str, float]:
-        """Platform → seconds its shared pause has left, for the pauses still running."""
-        rows = await self._db.all(
-            "SELECT substr(name, $1) AS platform, "
-            "extract(epoch FROM expires_at - now())::float8 AS left_s "
-            "FROM leases WHERE starts_with(name, $2) AND expires_at > now()",
-            len(PAUSE) + 1,
-            PAUSE,
-        )
-        return {r["platform"]: float(r["left_s"]) for r in rows}
+        One row, updated in one statement: replicas asking at once are ordered by its lock,
+        and each gets the slots after the previous one's. Slots are never handed out in the
+        past (``greatest(next_free, now())``): an idle budget saves nothing up for a burst.
+        """
+        row = await self._db.one(_TAKE_SLOTS, platform, max(want, 0), interval, horizon)
+        if row is None:  # the budget's first use (or the server restarted: the table is unlogged)
+            await self._db.execute(_NEW_BUDGET, platform)
+            row = await self._db.one(_TAKE_SLOTS, platform, max(want, 0), interval, horizon)
+        assert row is not None
+        return Slots(row["now"], row["first"], row["count"], row["paused_until"])
 
-    async def expire_claims(self, claimed_before: datetime) -> int:
-        """Rows claimed before ``claimed_before`` and still in flight go back to due: their
-        replica died holding them (a live one finishes a send long before)."""
+    async def pause(self, platform: str, seconds: float) -> None:
+        """A 429 said the platform's limit was hit: no replica gets a slot before ``seconds``
+        pass, and each learns of the pause with its next slots."""
+        status = await self._db.execute(_PAUSE, platform, seconds)
+        if not status.endswith(" 1"):
+            await self._db.execute(_NEW_BUDGET, platform)
+            await self._db.execute(_PAUSE, platform, seconds)
+
+    async def renew_claims(self, row_ids: list[int]) -> int:
+        """Rows this replica claimed and still holds (waiting for a send slot, or being sent):
+        their claims are fresh again, so they do not expire while the replica is alive."""
+        if not row_ids:
+            return 0
         status = await self._db.execute(
-            "UPDATE outbox SET status = 'pending', claimed_at = NULL "
-            "WHERE status = 'sending' AND claimed_at < $1",
-            claimed_before,
+            "UPDATE outbox SET claimed_at = now() WHERE id = ANY($1::bigint[]) "
+            "AND status = 'sending'",
+            row_ids,
         )
         return int(status.split()[-1])
+
+    async def expire_claims(self, older_than: timedelta) -> int:
+        """Rows claimed (or last renewed) longer than ``older_than`` ago and still in flight go
+        back to due: their replica died holding them (a live one renews what it holds)."""
+        status = await self._db.execute(
+            "UPDATE outbox SET status = 'pending', claimed_at = NULL "
+            "WHERE status = 'sending' AND claimed_at < now() - $1::interval",
+            older_than,
+        )
+        return int(status.split()[-1])
+
+
+_NEW_BUDGET = (
+    "INSERT INTO send_budgets (platform, next_free, paused_until) VALUES ($1, now(), now()) "
+    "ON CONFLICT (platform) DO NOTHING"
+)
+
+# $1 platform, $2 slots wanted, $3 seconds between slots, $4 horizon in seconds. The first slot
+# is the budget's next free one (now, if that has passed); as many follow as were wanted and
+# fit before now + horizon, and next_free moves past the last of them.
+_TAKE_SLOTS = """
+WITH free AS (
+    SELECT greatest(next_free, now()) AS first, paused_until
+      FROM send_budgets WHERE platform = $1 FOR UPDATE
+), granted AS (
+    SELECT first, paused_until,
+           least($2::int, greatest(0, floor(
+               (extract(epoch FROM now() - first) + $4::float8) / $3::float8)::int + 1)) AS count
+      FROM free
+)
+UPDATE send_budgets b
+   SET next_free = g.first + make_interval(secs => g.count * $3::float8)
+  FROM granted g
+ WHERE b.platform = $1
+RETURNING extract(epoch FROM now())::float8 AS now, extract(epoch FROM g.first)::float8 AS first,
+          g.count, extract(epoch FROM g.paused_until)::float8 AS paused_until
+"""
+
+_PAUSE = """
+UPDATE send_budgets
+   SET paused_until = greatest(paused_until, now() + make_interval(secs => $2::float8)),
+       next_free = greatest(next_free, now() + make_interval(secs => $2::float8))
+ WHERE platform = $1
+"""
