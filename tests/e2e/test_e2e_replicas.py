@@ -89,15 +89,14 @@ async def test_three_replicas_lose_nothing_when_the_lease_holder_is_killed(
     telegram = await start_fake_telegram()
     feed = tmp_path / "feed.xml"
     feed.write_bytes(rss([Item(1)]))
-    # Three processes' shares of the limit are not sent in step: told 90 % of the fake's 30/s
-    # (as the fans-first tests are), the replicas keep clear of the fake's sliding window on a
-    # busy CI machine. Holding the full 95 % across replicas is open work (README, replicas).
+    # The replicas share one send budget in the database: told 95 % of the fake's 30/s, the
+    # three together keep under its sliding window, as one process does.
     config_path = write_config(
         tmp_path,
         telegram=telegram,
         source_url=feed,
         interval=INTERVAL,
-        delivery={"telegram_per_second": 27},
+        delivery={"telegram_per_second": 28.5},
     )
     log = tmp_path / "bot.log"
     bots: dict[int, asyncio.subprocess.Process] = {}
