@@ -3,7 +3,7 @@ one PostgreSQL database, and by one on SQLite; search over a large archive on bo
 
 Each broadcast runs the real bot as processes (``kcrush-bot run``) against the limit-enforcing
 fake Bot API at Telegram's 30 messages/s, in a child process of its own. Reported per run:
-the sustained rate (first to last delivery) against the limit, 429s, repeats, the bots' CPU
+the sustained rate (first to last delivery) against the limit, 429s, the bots' CPU
 time per message (every replica's user + system time over the broadcast, from /proc) and each
 replica's resident memory at the end. The PostgreSQL server is a real one, from the binaries
 the test extra installs (tests/pg.py).
@@ -117,9 +117,10 @@ async def _broadcast(
                     await asyncio.sleep(0.2)
             finally:
                 await conn.close()
-            await asyncio.sleep(2.5)  # a beat for every replica to count the others
+            await asyncio.sleep(2.5)  # every replica beating, its worker awake
         else:
             await asyncio.sleep(4.0)  # started and polled once
+        load = os.getloadavg()[0]
         cpu_before = sum(cpu_seconds(b.pid) for b in bots)
         feed.write_bytes(rss([Item(1), Item(2)]))
         started = time.monotonic()
@@ -146,6 +147,7 @@ async def _broadcast(
         "too_many_requests": stats["too_many_requests"] - before["too_many_requests"],
         "cpu_ms_per_message": round(cpu / max(sent, 1) * 1000, 3),
         "rss_mib_per_replica": memory,
+        "load_average": round(load, 2),  # the machine's, over the minute before the broadcast
     }
 
 
