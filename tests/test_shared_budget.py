@@ -201,3 +201,42 @@ async def test_a_row_waiting_in_a_replicas_pacer_is_not_handed_to_another(
     )
     await holder.step()
     assert await two.outbox.counts() == {"pending": 1}
+
+
+async def test_a_chats_next_message_keeps_its_spacing_from_another_replica(
+    stores: tuple[PgStore, PgStore],
+) -> None:
+    """Two posts for one chat: one replica sends the first; the other, which would take the
+    second at once, waits out the chat's second as the first replica would have."""
+    one, two = stores
+    chat = ChatRef.parse("telegram:1")
+    await one.chats.subscribe(chat, ["interviews"], Mode.INSTANT)
+    rows = [
+        NewRow(f"post:{n}", chat.key, {"reply": {"type": "text", "text": f"{n}"}}, f"000{n}")
+        for n in (1, 2)
+    ]
+    async with one.outbox.transaction() as conn:
+        await one.outbox.insert(conn, rows, NOW)
+
+    def worker(store: PgStore, platform: FakePlatform) -> DeliveryWorker:
+        return DeliveryWorker(
+            store,  # type: ignore[arg-type]
+            store.outbox,
+            {"telegram": platform},
+            {"telegram": Pacer(Limits(LIMIT, 1.0))},
+            make_settings().delivery,
+            clock=lambda: datetime.now(UTC),
+        )
+
+    first, second = FakePlatform("telegram"), FakePlatform("telegram")
+    sender, other = worker(one, first), worker(two, second)
+    assert await sender.claim_and_start() == 1
+    await wait_until(lambda: sender.in_flight == 0)
+    assert len(first.attempts) == 1
+
+    assert await other.claim_and_start() == 0  # the chat's second has not passed
+    assert other.pacers["telegram"].is_cooling(chat.key)
+    assert await two.outbox.counts() == {"sent": 1, "pending": 1}
+    await other.drain()  # it goes once the second has passed, from this replica
+    assert [a.chat for a in second.attempts] == [chat.key]
+    assert second.attempts[0].at - first.attempts[0].at >= 1.0

@@ -102,6 +102,7 @@ class _Chat:
     ready_at: float = 0.0  # monotonic: when the next message may go
     paused_until: float = 0.0
     waiting: int = 0  # sends waiting for their turn here: the chat is not evicted meanwhile
+    heard: int = 0  # the last message sent here from elsewhere that the spacing counts from
 
 
 @dataclass(slots=True)
@@ -195,6 +196,17 @@ class Pacer:
             for key, c in self._chats.items()
             if c.ready_at > now or c.paused_until > now
         }
+
+    def sent_before(self, chat_key: str, message: int, seconds_ago: float) -> None:
+        """``message`` went to ``chat_key`` that long ago, perhaps from another replica: the
+        chat's spacing counts from then here too (once per message, whatever the clocks say)."""
+        period = self.period_for(chat_key)
+        if seconds_ago >= period:
+            return
+        chat = self._chat(chat_key)
+        if chat.heard != message:
+            chat.heard = message
+            chat.ready_at = max(chat.ready_at, self._now() - max(seconds_ago, 0.0) + period)
 
     def forget(self, chat_key: str) -> None:
         chat = self._chats.get(chat_key)

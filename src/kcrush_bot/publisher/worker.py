@@ -183,6 +183,11 @@ class DeliveryWorker:
         def cooling(chat_key: str) -> bool:
             return self.pacers[chat_key.split(":", 1)[0]].is_cooling(chat_key)
 
+        def last_sent(chat_key: str, row_id: int, at: datetime) -> None:
+            # Replicas: the chat's last message may have gone from another one.
+            ago = (self.clock() - at).total_seconds()
+            self.pacers[chat_key.split(":", 1)[0]].sent_before(chat_key, row_id, ago)
+
         # Each open platform gets a fair share of the send slots, claimed on its own, so a
         # long Discord backlog cannot hold Telegram's new posts behind it (or the other way
         # round); slots a platform leaves unused go to the others in a second round.
@@ -199,7 +204,7 @@ class DeliveryWorker:
                 if room <= 0 or name not in more:
                     continue
                 rows, cooling_chats = await self.outbox.claim(
-                    self.clock(), room, platforms=[name], cooling=cooling
+                    self.clock(), room, platforms=[name], cooling=cooling, last_sent=last_sent
                 )
                 waiting.update((key, self.pacers[name].ready_at(key)) for key in cooling_chats)
                 for row in rows:

@@ -183,6 +183,7 @@ class Outbox(PostMessages):
         *,
         platforms: Sequence[str],
         cooling: Callable[[str], bool] = lambda chat_key: False,
+        last_sent: Callable[[str, int, datetime], None] | None = None,
     ) -> tuple[list[OutboxRow], list[str]]:
         """Claim up to ``limit`` due rows, at most one per chat, and mark them ``sending``.
 
@@ -191,7 +192,9 @@ class Outbox(PostMessages):
         within a chat while different chats go out concurrently. Rows of inactive chats and of
         platforms not running wait. Heads of chats still ``cooling`` (sent to less than the
         per-chat interval ago) are not claimed, so they hold no send slot while they wait; their
-        keys are returned so the worker knows when to look again.
+        keys are returned so the worker knows when to look again. ``last_sent`` is for replicas
+        (PostgreSQL's outbox tells it when a head's chat was last sent to, perhaps by another
+        process); one process's pacer has seen every send, so it is not called here.
         """
         if limit <= 0 or not platforms:
             return [], []

@@ -164,6 +164,7 @@ class PgOutbox(PgPostMessages):
         *,
         platforms: Sequence[str],
         cooling: Callable[[str], bool] = lambda chat_key: False,
+        last_sent: Callable[[str, int, datetime], None] | None = None,
     ) -> tuple[list[OutboxRow], list[str]]:
         """Claim up to ``limit`` due rows, at most one per chat, and mark them ``sending``.
 
@@ -171,6 +172,10 @@ class PgOutbox(PgPostMessages):
         and running platforms; heads of chats still ``cooling`` are passed over and their keys
         returned. Candidates are read through a cursor ``FOR UPDATE SKIP LOCKED``, in due
         order, until enough are claimable.
+
+        The chat's previous message may have gone out from another replica, whose pacer kept
+        its spacing: ``last_sent`` is told which row that was and when it was recorded sent
+        before ``cooling`` is asked, so the chat's next message keeps the spacing too.
         """
         if limit <= 0 or not platforms:
             return [], []
@@ -181,8 +186,12 @@ class PgOutbox(PgPostMessages):
         async with self.transaction() as db:
             cursor = db.cursor(
                 f"""
-                SELECT o.id, o.item, o.chat_key, o.payload, o.sort_key, o.attempts
+                SELECT o.id, o.item, o.chat_key, o.payload, o.sort_key, o.attempts,
+                       s.id AS sent_id, s.sent_at
                   FROM outbox o
+                  LEFT JOIN LATERAL (SELECT s.id, s.sent_at FROM outbox s
+                                      WHERE s.chat_key = o.chat_key AND s.status = 'sent'
+                                      ORDER BY s.sort_key DESC, s.id DESC LIMIT 1) s ON true
                  WHERE o.status = 'pending' AND o.due_at <= $1
                    AND ({platform_sql})
                    AND NOT EXISTS (SELECT 1 FROM outbox e
@@ -207,6 +216,8 @@ class PgOutbox(PgPostMessages):
                     found["sort_key"],
                     found["attempts"],
                 )
+                if last_sent is not None and found["sent_id"] is not None:
+                    last_sent(row.chat_key, found["sent_id"], found["sent_at"])
                 if cooling(row.chat_key):
                     waiting.append(row.chat_key)
                     continue
