@@ -167,11 +167,6 @@ class Replica:
             log.exception("replica %s: heartbeat failed", self.id)
         await self._tell_followers()
 
-    async def settle(self) -> None:
-        """Wait until the pauses this replica was told of are written for the others."""
-        for budget in self.budgets.values():
-            await budget.settle()
-
     # -- one beat ------------------------------------------------------------------------------
 
     async def beat(self) -> None:
