@@ -33,6 +33,7 @@ from kcrush_bot.publisher.doorbell import Doorbell
 from kcrush_bot.push import PushLedger
 from kcrush_bot.settings import Settings, parse_listen
 from kcrush_bot.storage import Store
+from kcrush_bot.storage.urls import is_postgres_url
 
 if TYPE_CHECKING:
     from kcrush_bot.push.endpoints import PushEndpoints
@@ -211,7 +212,9 @@ def platforms_for(
     if console or not platforms:
         from kcrush_bot.platforms.console import ConsolePlatform
 
-        platforms["console"] = ConsolePlatform(service)
+        platforms["console"] = ConsolePlatform(
+            service, shared_database=is_postgres_url(settings.database_path)
+        )
     return platforms
 
 

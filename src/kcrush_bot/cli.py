@@ -34,6 +34,7 @@ from kcrush_bot.core.replies import Cards, Confirm, ListItem, ListPage, Reply, T
 from kcrush_bot.core.times import in_zone
 from kcrush_bot.publisher.digests import next_digest_times
 from kcrush_bot.settings import Settings
+from kcrush_bot.storage.urls import is_postgres_url
 
 log = logging.getLogger(__name__)
 OPERATOR = "operator"
@@ -590,7 +591,9 @@ async def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from kcrush_bot.platforms.console import ConsolePlatform
 
     async with app.build(settings, platforms={}) as built:
-        console = ConsolePlatform(built.service)
+        console = ConsolePlatform(
+            built.service, shared_database=is_postgres_url(settings.database_path)
+        )
         await console.repl()
     return 0
 

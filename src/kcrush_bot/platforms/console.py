@@ -101,6 +101,12 @@ def _logging_to(stream: TextIO) -> Iterator[None]:
                 handler.setStream(old)
 
 
+SINGLE_PROCESS = (
+    "This console belongs to this process alone: other replicas on the same PostgreSQL "
+    "database neither see it nor deliver to it."
+)
+
+
 class ConsolePlatform:
     """A chat in the terminal. Implements the Platform port: ``send`` prints."""
 
@@ -113,8 +119,10 @@ class ConsolePlatform:
         lines: Callable[[], AsyncIterator[str]] | None = None,
         out: TextIO | None = None,
         width: int | None = None,
+        shared_database: bool = False,
     ) -> None:
         self.service = service
+        self._shared_database = shared_database
         self._lines = lines
         self._out = out
         self._width = width
@@ -193,6 +201,10 @@ class ConsolePlatform:
 
     async def repl(self) -> None:
         self.print("KCrush bot console. Type /help for the commands, /quit to leave.")
+        if self._shared_database:
+            # Replicas share the database, not this terminal: a post for the console's chat
+            # can only be shown by the process whose terminal it is.
+            self.print(SINGLE_PROCESS)
         async for raw in self._line_source():
             # A pasted escape sequence (arrow keys, colours) is not part of a command.
             line = strip_controls(_ESCAPE.sub("", raw)).strip()
