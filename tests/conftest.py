@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,15 @@ from factories import (  # re-exported for tests that import them from here
 from kcrush_bot.core.commands import CommandService, CoreConfig, default_registry
 from kcrush_bot.core.permissions import Moderators
 from kcrush_bot.storage import Store
-from pg import pg_server, pg_url  # a real PostgreSQL server for the store's second backend
+from pg import pg_clones, pg_server, pg_url  # a real PostgreSQL server for the second backend
 
-__all__ = ["caller", "make_post", "pg_server", "pg_url"]
+__all__ = ["caller", "make_post", "pg_clones", "pg_server", "pg_url"]
+
+# Bytecode caches, even where the environment says not to write them (PYTHONDONTWRITEBYTECODE):
+# without them each worker compiles every test module again through pytest's assertion
+# rewriting, three of the five seconds of CPU its collection takes, four workers at once on two
+# cores at the start of every run. They go to the usual __pycache__ folders, which git ignores.
+sys.dont_write_bytecode = False
 
 # Any connection beyond loopback fails the test that made it (tests/netguard). The `wordpress`
 # session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
