@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.e2ekit import Item, rss, write_config
+from e2e.e2ekit import Item, rss, wait_for_outbox, write_config
 from fakes.telegram_api import FakeTelegram, start_fake_telegram
 from kcrush_bot import app
 from kcrush_bot import settings as settings_mod
@@ -86,7 +86,10 @@ async def test_kill_9_mid_broadcast_loses_nothing(tmp_path: Path):
 
         second = await start_bot(config_path, database, telegram.token, log)
         await wait_until(lambda: len(delivered(telegram)) == len(CHATS), within=60)
-        await asyncio.sleep(1.0)  # anything still to come would come now
+        # Every row sent: nothing is left to send twice (and what still came until the bot
+        # stops is counted below).
+        async with Store.open(database, upgrade=False) as store:
+            await wait_for_outbox(store, {"sent": len(CHATS)}, within=30)
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 15) == 0
     except BaseException:
