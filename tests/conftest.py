@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
@@ -27,13 +31,55 @@ __all__ = ["caller", "make_post", "pg_clones", "pg_server", "pg_url"]
 
 # Bytecode caches, even where the environment says not to write them (PYTHONDONTWRITEBYTECODE):
 # without them each worker compiles every test module again through pytest's assertion
-# rewriting, three of the five seconds of CPU its collection takes, four workers at once on two
+# rewriting, three of the five seconds of CPU its collection takes, every worker at once on two
 # cores at the start of every run. They go to the usual __pycache__ folders, which git ignores.
 sys.dont_write_bytecode = False
 
 # Any connection beyond loopback fails the test that made it (tests/netguard). The `wordpress`
 # session fixture: a real WordPress on loopback (tests/wordpress/wpkit.py).
 pytest_plugins = ["netguard", "wordpress.wpkit"]
+
+
+# What pytest_configure changed in the environment, put back by pytest_unconfigure.
+_environ: dict[str, str | None] = {}
+_one_certificate: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One trusted certificate rather than the whole bundle, in this process and those it starts.
+
+    Every HTTP client the bot makes (each ingestor, each Telegram adapter) loads the trusted
+    certificates: the system's bundle costs 20 ms of CPU each time, for some 500 clients a run
+    and every ``kcrush-bot run`` started. Nothing in the tests speaks TLS (``tests/netguard``
+    keeps them on loopback, over plain HTTP), so a bundle of one certificate serves them as
+    well. SSL_CERT_FILE is where OpenSSL, httpx and aiohttp look first.
+    """
+    bundle = Path(os.environ.get("SSL_CERT_FILE") or certifi.where())
+    first = re.search(
+        r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n",
+        bundle.read_text(encoding="ascii", errors="replace"),
+        re.DOTALL,
+    )
+    if first is None:
+        return
+    handle, path = tempfile.mkstemp(prefix="kcrush-one-ca-", suffix=".pem")
+    with os.fdopen(handle, "w", encoding="ascii") as out:
+        out.write(first.group(0))
+    _one_certificate.append(path)
+    _environ["SSL_CERT_FILE"] = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key, value in _environ.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _environ.clear()
+    for path in _one_certificate:
+        Path(path).unlink(missing_ok=True)
+    _one_certificate.clear()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
