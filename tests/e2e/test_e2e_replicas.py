@@ -94,14 +94,16 @@ async def test_three_replicas_lose_nothing_when_the_lease_holder_is_killed(
     telegram = await start_fake_telegram()
     feed = tmp_path / "feed.xml"
     feed.write_bytes(rss([Item(1)]))
-    # The replicas share one send budget in the database: told 95 % of the fake's 30/s, the
-    # three together keep under its sliding window, as one process does.
+    # The replicas share one send budget in the database and together pace as one process
+    # (bench_replicas.py measures them at 95 %). On a busy CI machine a send can reach the
+    # fake tens of milliseconds late and crowd its sliding window, so the bot is told 90 % of
+    # the fake's 30/s here, as the fans-first tests are: this test is about losing nothing.
     config_path = write_config(
         tmp_path,
         telegram=telegram,
         source_url=feed,
         interval=INTERVAL,
-        delivery={"telegram_per_second": 28.5},
+        delivery={"telegram_per_second": 27},
     )
     log = tmp_path / "bot.log"
     bots: dict[int, asyncio.subprocess.Process] = {}
