@@ -130,6 +130,7 @@ class DeliveryWorker:
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
         self._closing = False
+        self._loop: asyncio.Task[None] | None = None  # the task inside ``run``, while it runs
         self._tasks: set[asyncio.Task[None]] = set()
         self._task_rows: dict[asyncio.Task[None], OutboxRow] = {}
         self._not_started: set[int] = set()
@@ -245,6 +246,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until ``stop()``: claim what is due, else sleep until something may be."""
+        self._loop = asyncio.current_task()
         while not self._closing:
             self._wake.clear()
             try:
@@ -292,6 +294,11 @@ class DeliveryWorker:
         """
         self._closing = True
         self._wake.set()
+        # A claim under way when the stop came would start its rows after the clean-up below
+        # and leave them 'sending' (or locked) for the next start: let the loop finish it.
+        loop, self._loop = self._loop, None
+        if loop is not None and loop is not asyncio.current_task() and not loop.done():
+            await asyncio.wait({loop}, timeout=grace)
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in late:
