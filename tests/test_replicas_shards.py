@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,16 @@ async def test_run_shares_discords_shards_only_among_replicas_on_postgresql(
     async with build(alone, replicas=True) as built:
         assert built.shards is None
         assert built.platforms["discord"]._alone is True  # type: ignore[attr-defined]
+
+
+async def test_a_held_shard_is_refused_to_another_replica_until_it_runs_out(
+    stores: list[PgStore],
+) -> None:
+    one, two = stores[0].shards, stores[1].shards
+    assert await one.acquire("a", 0, timedelta(seconds=30))
+    assert not await two.acquire("b", 0, timedelta(seconds=30))  # held: refused
+    assert await one.acquire("a", 0, timedelta(seconds=30))  # its holder renews it
+    assert await two.acquire("b", 1, timedelta(seconds=30))  # another shard is free
+    await one.release("a", [0])
+    assert await two.acquire("b", 0, timedelta(seconds=30))  # given up: taken at once
+    assert (await one.holders())[0].holder == "b"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kcrush_bot.storage.postgres.db import PgDatabase
+from kcrush_bot.storage.postgres.replicas import PgReplicaRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,25 +79,10 @@ class PgShardRepository:
     # -- the shards ------------------------------------------------------------------------------
 
     async def acquire(self, replica: str, shard: int, ttl: timedelta) -> bool:
-        """Take ``shard`` if nobody holds it (or renew it if ``replica`` does)."""
-        row = await self._db.one(
-            """
-            INSERT INTO leases AS l (name, holder, generation, acquired_at, expires_at)
-            VALUES ($1, $2, 1, now(), now() + $3::interval)
-            ON CONFLICT (name) DO UPDATE SET
-                holder = excluded.holder,
-                expires_at = excluded.expires_at,
-                generation = l.generation + (l.holder <> excluded.holder)::int,
-                acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at
-                                   ELSE excluded.acquired_at END
-             WHERE l.holder = excluded.holder OR l.expires_at <= now()
-            RETURNING name
-            """,
-            f"{self._shard}{shard}",
-            replica,
-            ttl,
-        )
-        return row is not None
+        """Take ``shard`` if nobody holds it (or renew it if ``replica`` does): the singleton
+        lease's one statement, on the shard's row."""
+        taken = await PgReplicaRepository(self._db).acquire(replica, ttl, f"{self._shard}{shard}")
+        return taken is not None
 
     async def renew(self, replica: str, shards: Sequence[int], ttl: timedelta) -> set[int]:
         """Renew the shards ``replica`` still holds; which of ``shards`` it does.
